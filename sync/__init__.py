@@ -1,0 +1,3 @@
+"""contactsync: bidirectional contact synchronization."""
+
+__version__ = "0.1.0"

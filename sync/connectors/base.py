@@ -1,0 +1,150 @@
+"""The connector contract: what every system offers the engine.
+
+A connector speaks one vendor's API: endpoint paths, payload shapes and quirks, nothing else.
+It deals in vendor-shaped records (plain dicts that the system's mapping reads and writes);
+the engine never sees HTTP and the connector never sees canonical contacts.
+
+Capabilities say what a system can do; the engine calls only those methods:
+
+    can_list            list_all()            every record, for the full scan (delete inference)
+    can_list_changes    list_changed(cursor)  records changed since the cursor
+    can_create          create(payload)       -> Written(vendor_id, record or None)
+    can_update          update(id, changes, full) -> the record as stored, or None
+    can_delete          delete(id)            a record already gone counts as deleted
+    can_find_by_email   find_by_email(email)  for idempotent creates after a crash
+
+A system without can_list is write-only (OneContact): the engine knows what it holds only
+from what it sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from sync.config import SystemSettings
+    from sync.http import HttpClient
+
+
+@dataclass(frozen=True)
+class VendorRecord:
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Listing:
+    """One listing. `complete` is False when any page failed or came back cut short:
+    such a listing is never used to infer deletions, and its cursor is not kept."""
+
+    records: list[VendorRecord] = field(default_factory=list)
+    complete: bool = True
+    cursor: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Written:
+    vendor_id: str
+    record: dict[str, Any] | None = None
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Connector:
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    can_list: bool = False
+    can_list_changes: bool = False
+    can_create: bool = False
+    can_update: bool = False
+    can_delete: bool = False
+    can_find_by_email: bool = False
+
+    def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
+        self.settings = settings
+        self.options: Any = settings.options
+        self.http = http
+
+    @classmethod
+    def check(cls, settings: SystemSettings) -> list[str]:
+        """Problems with this system's settings beyond their types (e.g. a missing base_url)."""
+        return []
+
+    @classmethod
+    def build(
+        cls, settings: SystemSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> Connector:
+        """A ready connector; `transport` lets tests mount an emulator in-process."""
+        return cls(settings)
+
+    @property
+    def writable(self) -> bool:
+        return self.can_create or self.can_update or self.can_delete
+
+    async def list_all(self) -> Listing:
+        raise NotImplementedError
+
+    async def list_changed(self, cursor: str | None) -> Listing:
+        raise NotImplementedError
+
+    async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
+        raise NotImplementedError
+
+    async def update(
+        self, vendor_id: str, changes: dict[str, Any], full: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    async def delete(self, vendor_id: str) -> None:
+        raise NotImplementedError
+
+    async def find_by_email(self, email: str) -> VendorRecord | None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+
+class HttpConnector(Connector):
+    """A connector over HTTP: needs base_url; `self.http` is the one client (sync/http.py)."""
+
+    @classmethod
+    def check(cls, settings: SystemSettings) -> list[str]:
+        return [] if settings.spec.base_url else ["base_url is required for this connector"]
+
+    @classmethod
+    def build(
+        cls, settings: SystemSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> Connector:
+        from sync.http import HttpClient
+
+        http = HttpClient.for_system(
+            settings,
+            headers=cls.headers(settings),
+            transport=transport,
+            describe_error=cls.describe_error,
+        )
+        return cls(settings, http)
+
+    @classmethod
+    def headers(cls, settings: SystemSettings) -> dict[str, str]:
+        """Headers every request carries (Content-Type, vendor context headers)."""
+        return {"Content-Type": "application/json", "Accept": "application/json"}
+
+    @staticmethod
+    def describe_error(response: httpx.Response) -> str | None:
+        """The vendor's own reason from an error body, for the failure report."""
+        return None
+
+    @property
+    def client(self) -> HttpClient:
+        assert self.http is not None, "an HTTP connector needs an HttpClient"
+        return self.http

@@ -1,0 +1,128 @@
+"""The canonical schema and the normalisation of its values.
+
+A canonical record is a plain dict from field name to value: strings everywhere except
+`active` (a bool) and custom fields declared as "bool". Missing and empty are the same: a
+field whose value is None or "" is simply absent, so that two systems that spell "nothing"
+differently never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from sync.errors import RecordError
+
+Record = dict[str, Any]
+
+STANDARD_FIELDS: dict[str, str] = {
+    "email": "email",
+    "first_name": "str",
+    "last_name": "str",
+    "phone": "phone",
+    "mobile": "phone",
+    "company": "str",
+    "department": "str",
+    "title": "str",
+    "street": "str",
+    "city": "str",
+    "postal_code": "str",
+    "region": "str",
+    "country": "country",
+    "locale": "str",
+    "active": "bool",
+}
+CUSTOM_TYPES = ("str", "bool")
+TRUE_SPELLINGS = {"1", "true", "yes", "y", "on", "t"}
+FALSE_SPELLINGS = {"0", "false", "no", "n", "off", "f"}
+
+
+def normalise_email(value: str) -> str:
+    """Trim and lowercase; refuse what is not an email address."""
+    email = value.strip().lower()
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise RecordError(f"email {value!r} is not valid: {exc}") from None
+    return email
+
+
+def normalise_phone(value: str, region: str | None) -> str:
+    """E.164 when phonenumbers can parse it; otherwise the trimmed text, so nothing is lost."""
+    text = value.strip()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return text
+    if not phonenumbers.is_possible_number(number):
+        return text
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    text = str(value).strip().lower()
+    if text in TRUE_SPELLINGS:
+        return True
+    if text in FALSE_SPELLINGS:
+        return False
+    raise RecordError(f"{value!r} is not a yes/no value")
+
+
+def normalise_value(kind: str, value: Any, *, phone_region: str | None = None) -> Any:
+    """One value to its canonical form; None for empty."""
+    if value is None:
+        return None
+    if kind == "bool":
+        if isinstance(value, str) and not value.strip():
+            return None
+        return parse_bool(value)
+    if isinstance(value, bool | int | float):
+        value = str(value)
+    if not isinstance(value, str):
+        raise RecordError(f"expected text, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        return None
+    if kind == "email":
+        return normalise_email(value)
+    if kind == "phone":
+        return normalise_phone(value, phone_region)
+    if kind == "country":
+        return value.upper()
+    return value
+
+
+class Schema:
+    """The canonical fields: the standard ones plus custom fields declared in mappings/."""
+
+    def __init__(self, custom: Mapping[str, str] | None = None, phone_region: str | None = None):
+        self.types: dict[str, str] = dict(STANDARD_FIELDS)
+        for name, kind in (custom or {}).items():
+            self.types[name] = kind
+        self.phone_region = phone_region
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.types)
+
+    def normalise(self, record: Mapping[str, Any]) -> Record:
+        """Every known field normalised; empty values dropped. Raises RecordError naming the field."""
+        out: Record = {}
+        for name, value in record.items():
+            kind = self.types.get(name)
+            if kind is None:
+                continue
+            try:
+                clean = normalise_value(kind, value, phone_region=self.phone_region)
+            except RecordError as exc:
+                raise RecordError(f"field {name}: {exc}") from None
+            if clean is not None:
+                out[name] = clean
+        return out

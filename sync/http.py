@@ -1,0 +1,248 @@
+"""The one door for HTTP: timeouts, retries with Retry-After, rate and concurrency limits,
+status codes to error kinds, and logs that never carry a secret.
+
+What is retried: transport failures, 408, 429, 500, 502, 503 and 504, for requests that are
+safe to repeat (GET, PUT, PATCH, DELETE, and POSTs a connector marks as reads). A create is
+never resent here: the engine looks it up first (see engine recovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+from sync.auth import build_auth
+from sync.config import SystemSettings
+from sync.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    RateLimited,
+    Rejected,
+    TransientError,
+)
+
+log = logging.getLogger("sync.http")
+SAFE_METHODS = {"GET", "HEAD", "PUT", "PATCH", "DELETE"}
+RETRY_STATUS = {408, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 60.0
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, spaced evenly."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None
+
+
+def error_for(response: httpx.Response, reason: str | None = None) -> ConnectorError:
+    """The error kind for a failed response; `reason` is the vendor's own words if known."""
+    status = response.status_code
+    text = reason or f"HTTP {status}"
+    if status in (401, 403):
+        return AuthError(f"credentials refused ({text})", status=status)
+    if status == 404:
+        return NotFound(text, status=status)
+    if status == 429:
+        return RateLimited(text, retry_after=_retry_after(response))
+    if status in RETRY_STATUS:
+        return TransientError(text, status=status)
+    return Rejected(text, status=status)
+
+
+class HttpClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+        retries: int = 4,
+        rate_limit: float | None = None,
+        concurrency: int = 4,
+        verify: bool | str = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        describe_error: Callable[[httpx.Response], str | None] | None = None,
+        backoff: float = 0.5,
+    ) -> None:
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.limiter = RateLimiter(rate_limit)
+        self.slots = asyncio.Semaphore(concurrency)
+        self.describe_error = describe_error
+        self.sent = 0
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            auth=auth,
+            headers=headers,
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+        )
+
+    @classmethod
+    def for_system(
+        cls,
+        settings: SystemSettings,
+        *,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        describe_error: Callable[[httpx.Response], str | None] | None = None,
+    ) -> HttpClient:
+        spec = settings.spec
+        verify: bool | str = spec.verify_tls
+        if spec.verify_tls and spec.ca_bundle:
+            verify = str(settings.resolve(spec.ca_bundle))
+        return cls(
+            spec.base_url or "",
+            auth=build_auth(settings.credentials, spec.base_url),
+            headers=headers,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            rate_limit=spec.rate_limit,
+            concurrency=spec.concurrency,
+            verify=verify,
+            transport=transport,
+            describe_error=describe_error,
+            backoff=spec.backoff,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        retry: bool | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send one request; raise the matching error kind unless 2xx or in `ok`."""
+
+        async def once() -> httpx.Response:
+            return await self._once(method.upper(), path, params, json, data, headers, ok)
+
+        return await self._run(method, retry, once)
+
+    async def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        retry: bool | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> Any:
+        """Like request, and parse the body; a malformed body is retried like a 5xx."""
+
+        async def once() -> Any:
+            response = await self._once(method.upper(), path, params, json, data, headers, ok)
+            return self.json(response) if response.content.strip() else None
+
+        return await self._run(method, retry, once)
+
+    async def _run(self, method: str, retry: bool | None, call: Callable[[], Any]) -> Any:
+        repeatable = method.upper() in SAFE_METHODS if retry is None else retry
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1 if repeatable else 1),
+            retry=retry_if_exception_type(TransientError),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable")
+
+    def _wait(self, state: Any) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return exc.retry_after
+        return min(self.backoff * 2 ** (state.attempt_number - 1), 30.0)
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        params: Any,
+        body: Any,
+        data: Any,
+        headers: dict[str, str] | None,
+        ok: tuple[int, ...],
+    ) -> httpx.Response:
+        await self.limiter.wait()
+        async with self.slots:
+            started = time.monotonic()
+            self.sent += 1
+            try:
+                async with asyncio.timeout(self.timeout):
+                    response = await self._client.request(
+                        method,
+                        path.lstrip("/"),
+                        params=params,
+                        json=body,
+                        data=data,
+                        headers=headers,
+                    )
+                    await response.aread()
+            except (TimeoutError, httpx.TimeoutException):
+                log.warning("%s %s timed out after %.1fs", method, path, self.timeout)
+                raise TransientError(f"{method} {path} timed out") from None
+            except (httpx.TransportError, OSError) as exc:
+                log.warning("%s %s failed: %s", method, path, type(exc).__name__)
+                raise TransientError(f"{method} {path} failed: {type(exc).__name__}") from None
+        elapsed = (time.monotonic() - started) * 1000
+        log.debug(
+            "%s %s -> %s in %.0f ms", method, response.url.path, response.status_code, elapsed
+        )
+        if response.is_success or response.status_code in ok:
+            return response
+        reason = self.describe_error(response) if self.describe_error else None
+        raise error_for(response, reason)
+
+    @staticmethod
+    def json(response: httpx.Response) -> Any:
+        """The body as JSON; a malformed body is transient (the vendor answered half)."""
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise TransientError(f"malformed JSON from {response.url.path}") from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,306 @@
+"""Mapping files: how one system's records map to canonical contacts and back.
+
+    id = "id"                          # path of the vendor ID (default "id")
+    updated = "updated_at"             # path of the vendor's update time (optional)
+
+    [custom]                           # custom canonical fields this mapping introduces
+    has_cdl = "bool"
+
+    [filter]                           # which contacts go to this system at all
+    require = ["phone"]
+
+    [create]                           # values written only when creating
+    "emails.addressType.id" = 0
+
+    [fields.email]
+    path = "email"
+    direction = "both"                 # both | to_system | from_system
+    to_system = ["trim", { max_length = 191 }]
+    from_system = []
+    lookup = { US = "United States" }  # canonical -> vendor; read back inverted
+    also = { "emails.addressType.id" = 0 }  # written beside this field
+    required = false                   # a create without it fails the record
+
+Fields that share one path are joined with a space when written; `split_name` takes them
+apart when read.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sync import transforms
+from sync.contact import CUSTOM_TYPES, STANDARD_FIELDS, Record, Schema
+from sync.errors import ConfigError, Problem, RecordError
+from sync.paths import PathError, Segment, get_path, parse_path, set_path
+from sync.validation import problems_from
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    path: str
+    direction: Literal["both", "to_system", "from_system"] = "both"
+    to_system: list[str | dict[str, Any]] = []
+    from_system: list[str | dict[str, Any]] = []
+    lookup: dict[str, Any] = {}
+    also: dict[str, Any] = {}
+    required: bool = False
+
+
+class FilterSpec(_Strict):
+    require: list[str] = []
+    equals: dict[str, Any] = {}
+
+
+class MappingSpec(_Strict):
+    id: str = "id"
+    updated: str | None = None
+    custom: dict[str, Literal["str", "bool"]] = {}
+    filter: FilterSpec = FilterSpec()
+    create: dict[str, Any] = {}
+    fields: dict[str, FieldSpec] = {}
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    name: str
+    path: tuple[Segment, ...]
+    path_text: str
+    direction: str
+    to_system: transforms.Transform
+    from_system: transforms.Transform
+    also: tuple[tuple[tuple[Segment, ...], Any], ...]
+    required: bool
+
+    @property
+    def reads(self) -> bool:
+        return self.direction in ("both", "from_system")
+
+    @property
+    def writes(self) -> bool:
+        return self.direction in ("both", "to_system")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A compiled mapping: vendor record <-> canonical record, both directions."""
+
+    source: str
+    fields: dict[str, FieldMap]
+    id_path: tuple[Segment, ...]
+    updated_path: tuple[Segment, ...] | None
+    custom: dict[str, str]
+    require: tuple[str, ...] = ()
+    equals: dict[str, Any] = field(default_factory=dict)
+    on_create: tuple[tuple[tuple[Segment, ...], Any], ...] = ()
+
+    def vendor_id(self, data: dict[str, Any]) -> str | None:
+        value = get_path(data, self.id_path)
+        return None if value is None or value == "" else str(value)
+
+    def vendor_updated(self, data: dict[str, Any]) -> datetime | None:
+        if self.updated_path is None:
+            return None
+        return parse_time(get_path(data, self.updated_path))
+
+    def from_system(self, data: dict[str, Any], schema: Schema) -> Record:
+        """Canonical fields of a vendor record, normalised. RecordError names the field."""
+        raw: Record = {}
+        for name, fm in self.fields.items():
+            if not fm.reads:
+                continue
+            try:
+                raw[name] = fm.from_system(get_path(data, fm.path))
+            except RecordError as exc:
+                raise RecordError(f"field {name} ({fm.path_text}): {exc}") from None
+        return schema.normalise(raw)
+
+    def to_system(
+        self, record: Record, names: Iterable[str] | None = None, *, create: bool = False
+    ) -> dict[str, Any]:
+        """A vendor payload carrying `names` (default: every written field)."""
+        wanted = set(self.fields if names is None else names)
+        # fields sharing a path are written together, so a name change sends the whole name
+        paths = {fm.path_text for n, fm in self.fields.items() if n in wanted}
+        out: dict[str, Any] = {}
+        joined: dict[str, list[str]] = {}
+        for name, fm in self.fields.items():
+            if not fm.writes or fm.path_text not in paths:
+                continue
+            try:
+                value = fm.to_system(record.get(name))
+            except RecordError as exc:
+                raise RecordError(f"field {name} ({fm.path_text}): {exc}") from None
+            if value is None and fm.required and create:
+                raise RecordError(f"field {name} ({fm.path_text}) is required by this system")
+            if fm.path_text in joined:
+                if value not in (None, ""):
+                    joined[fm.path_text].append(str(value))
+                continue
+            shared = sum(1 for f in self.fields.values() if f.path_text == fm.path_text) > 1
+            if shared:
+                joined[fm.path_text] = [] if value in (None, "") else [str(value)]
+                continue
+            if value is None and create:
+                continue
+            set_path(out, fm.path, value)
+            if value is not None:
+                for path, extra in fm.also:
+                    set_path(out, path, extra)
+        for path_text, parts in joined.items():
+            fm = next(f for f in self.fields.values() if f.path_text == path_text)
+            if parts or not create:
+                set_path(out, fm.path, " ".join(parts) if parts else None)
+        if create:
+            for path, extra in self.on_create:
+                set_path(out, path, extra)
+        return out
+
+    def roundtrip(self, record: Record, schema: Schema) -> Record:
+        """What this system will hold, read back, after we write `record` (echo suppression)."""
+        return self.from_system(self.to_system(record), schema)
+
+    def passes_filter(self, record: Record) -> bool:
+        if any(record.get(name) in (None, "") for name in self.require):
+            return False
+        return all(record.get(k) == v for k, v in self.equals.items())
+
+    @property
+    def read_fields(self) -> set[str]:
+        return {n for n, fm in self.fields.items() if fm.reads}
+
+    @property
+    def write_fields(self) -> set[str]:
+        return {n for n, fm in self.fields.items() if fm.writes}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 text or epoch milliseconds to an aware datetime; None when unreadable."""
+    from datetime import UTC
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def identity_mapping(schema: Schema, source: str = "(no mapping: canonical columns)") -> Mapping:
+    """Columns named like canonical fields; booleans spelled true/false."""
+    fields = {}
+    for name, kind in schema.types.items():
+        to = [transforms.build({"bool": ["true", "false"]})] if kind == "bool" else []
+        fields[name] = FieldMap(
+            name=name,
+            path=parse_path(name),
+            path_text=name,
+            direction="both",
+            to_system=transforms.chain(to),
+            from_system=transforms.chain([]),
+            also=(),
+            required=False,
+        )
+    return Mapping(source, fields, parse_path("id"), None, {})
+
+
+def load_mapping(path: Path, label: str | None = None) -> Mapping:
+    """Read and compile one mapping file; ConfigError lists every problem with file and key."""
+    where = label or str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([Problem(where, "mapping file not found")]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(where, f"not valid TOML: {exc}")]) from None
+    return compile_mapping(raw, where)
+
+
+def compile_mapping(raw: dict[str, Any], where: str) -> Mapping:
+    try:
+        spec = MappingSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc, where, MappingSpec)) from None
+    problems: list[Problem] = []
+    known = set(STANDARD_FIELDS) | set(spec.custom)
+
+    def path_of(key: str, text: str) -> tuple[Segment, ...]:
+        try:
+            return parse_path(text)
+        except PathError as exc:
+            problems.append(Problem(f"{where}: {key}", str(exc)))
+            return ()
+
+    for name, kind in spec.custom.items():
+        if name in STANDARD_FIELDS:
+            problems.append(Problem(f"{where}: custom.{name}", "is a standard field already"))
+        elif kind not in CUSTOM_TYPES:
+            problems.append(
+                Problem(f"{where}: custom.{name}", f"type must be one of {CUSTOM_TYPES}")
+            )
+
+    fields: dict[str, FieldMap] = {}
+    for name, fs in spec.fields.items():
+        key = f"fields.{name}"
+        if name not in known:
+            valid = ", ".join(sorted(known))
+            problems.append(Problem(f"{where}: {key}", f"unknown canonical field (valid: {valid})"))
+            continue
+        chains = {}
+        for direction in ("to_system", "from_system"):
+            built = []
+            for i, t in enumerate(getattr(fs, direction)):
+                try:
+                    built.append(transforms.build(t))
+                except ValueError as exc:
+                    problems.append(Problem(f"{where}: {key}.{direction}[{i}]", str(exc)))
+            chains[direction] = built
+        if fs.lookup:
+            inverse = {v: k for k, v in fs.lookup.items()}
+            chains["to_system"].append(transforms.build({"lookup": dict(fs.lookup)}))
+            chains["from_system"].insert(0, transforms.build({"lookup": inverse}))
+        also = tuple((path_of(f"{key}.also.{p}", p), v) for p, v in fs.also.items())
+        fields[name] = FieldMap(
+            name=name,
+            path=path_of(f"{key}.path", fs.path),
+            path_text=fs.path,
+            direction=fs.direction,
+            to_system=transforms.chain(chains["to_system"]),
+            from_system=transforms.chain(chains["from_system"]),
+            also=also,
+            required=fs.required,
+        )
+    for i, name in enumerate(spec.filter.require):
+        if name not in known:
+            problems.append(Problem(f"{where}: filter.require[{i}]", f"unknown field {name!r}"))
+    for name in spec.filter.equals:
+        if name not in known:
+            problems.append(Problem(f"{where}: filter.equals.{name}", "unknown field"))
+    on_create = tuple((path_of(f"create.{p}", p), v) for p, v in spec.create.items())
+    id_path = path_of("id", spec.id)
+    updated_path = path_of("updated", spec.updated) if spec.updated else None
+    if problems:
+        raise ConfigError(problems)
+    return Mapping(
+        source=where,
+        fields=fields,
+        id_path=id_path,
+        updated_path=updated_path,
+        custom=dict(spec.custom),
+        require=tuple(spec.filter.require),
+        equals=dict(spec.filter.equals),
+        on_create=on_create,
+    )

@@ -1,0 +1,1 @@
+"""Loopback emulators of each vendor API, strict as the vendor documents say."""

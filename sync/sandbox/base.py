@@ -1,0 +1,177 @@
+"""What every vendor emulator shares: an in-memory store, a request log, latency and faults.
+
+An emulator is a Starlette app wrapped by `Emulator`; tests mount it in-process through
+`emulator.transport()` (httpx.ASGITransport), the demo and the benchmarks serve it on
+127.0.0.1 with uvicorn (sync/sandbox/serve.py).
+
+Fault kinds (each request draws one with probability `Faults.rate`, from a seeded RNG):
+
+    429           Too Many Requests with Retry-After; nothing is applied
+    500, 502, 503 a server error; nothing is applied
+    timeout       the answer takes `timeout_delay` seconds; clients give up first
+    reset         the connection drops before the request is applied
+    lost_response the request IS applied, then the connection drops (the nasty one)
+    malformed     the request is applied and the body comes back cut in half
+    truncate      list endpoints only: a page comes back short; emulators check
+                  `self.faults.hit("truncate")` and cut the page in a way their vendor's
+                  paging fields reveal (a count that does not add up)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_FAULTS = ("429", "500", "502", "503", "timeout", "reset", "lost_response", "malformed")
+
+
+@dataclass
+class Faults:
+    rate: float = 0.0
+    kinds: tuple[str, ...] = REQUEST_FAULTS
+    seed: int = 0
+    retry_after: str = "0"
+    timeout_delay: float = 5.0
+    _rng: random.Random = field(init=False, repr=False)
+    _pending: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def draw(self) -> str | None:
+        if self.rate <= 0 or not self.kinds:
+            return None
+        if self._rng.random() >= self.rate:
+            return None
+        return self._rng.choice(self.kinds)
+
+    def hit(self, kind: str) -> bool:
+        """For faults an emulator applies itself (truncate): drawn like the others."""
+        return kind in self.kinds and self.rate > 0 and self._rng.random() < self.rate
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    status: int | None = None
+    fault: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def is_write(self) -> bool:
+        return self.method != "GET" or self.path.endswith("/delete")
+
+
+class Emulator:
+    """A vendor app with the shared knobs. Subclasses set `self.app` and their store."""
+
+    name = "emulator"
+
+    def __init__(self, *, latency: float = 0.0, faults: Faults | None = None) -> None:
+        self.latency = latency
+        self.faults = faults or Faults()
+        self.log: list[LoggedRequest] = []
+        self.app: ASGIApp | None = None
+        self._next_id = 1
+
+    def new_id(self) -> int:
+        value = self._next_id
+        self._next_id += 1
+        return value
+
+    def transport(self) -> httpx.ASGITransport:
+        return httpx.ASGITransport(app=self)
+
+    def writes(self) -> list[LoggedRequest]:
+        return [
+            r
+            for r in self.log
+            if r.is_write and r.fault not in ("429", "500", "502", "503", "reset", "timeout")
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            assert self.app is not None
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        entry = LoggedRequest(
+            scope["method"], scope["path"], scope.get("query_string", b"").decode(), headers, body
+        )
+        self.log.append(entry)
+        fault = self.faults.draw()
+        entry.fault = fault
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault in ("429", "500", "502", "503"):
+            entry.status = int(fault)
+            extra = [(b"retry-after", self.faults.retry_after.encode())] if fault == "429" else []
+            await _plain(send, int(fault), b'{"error": "injected fault"}', extra)
+            return
+        if fault == "timeout":
+            await asyncio.sleep(self.faults.timeout_delay)
+        if fault == "reset":
+            raise ConnectionResetError("injected connection reset")
+        replay = _replay(body)
+        captured: list[Message] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+            captured.append(message)
+
+        assert self.app is not None
+        await self.app(scope, replay, capture)
+        if fault == "lost_response":
+            raise ConnectionResetError("injected reset after the request was applied")
+        for message in captured:
+            if fault == "malformed":
+                message = _halve(message)
+            await send(message)
+
+
+def _halve(message: Message) -> Message:
+    """Cut a response body in half (and drop Content-Length, which would now lie)."""
+    if message["type"] == "http.response.start":
+        headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+        return {**message, "headers": headers}
+    body = message.get("body", b"")
+    return {**message, "body": body[: max(1, len(body) // 2)]}
+
+
+def _replay(body: bytes) -> Callable[[], Any]:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _plain(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", b"application/json"), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,169 @@
+"""The connector contract: one test class that every connector passes against its emulator.
+
+A vendor's test module subclasses ConnectorContract and provides:
+
+    def emulator(self) -> Emulator            a fresh emulator with no records
+    def table(self) -> dict                   the [systems.X] table (connector, base_url,
+                                              mapping, auth, vendor options)
+    def env(self) -> dict[str, str]           environment variables holding the credentials
+    def person(self) -> dict                  a canonical contact the mapping can carry
+    def bad_env(self) -> dict[str, str]       credentials the emulator refuses
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from sync.config import SystemSettings
+from sync.connectors.base import Connector
+from sync.errors import AuthError
+from sync.sandbox.base import Emulator, Faults
+from tests.helpers import system_settings
+
+
+class ConnectorContract:
+    name = "system"
+
+    def emulator(self) -> Emulator:
+        raise NotImplementedError
+
+    def table(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def bad_env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def person(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def settings(self, env: dict[str, str] | None = None, **extra: Any) -> SystemSettings:
+        table = {"retries": 6, "backoff": 0, "timeout": 2, **self.table(), **extra}
+        return system_settings(self.name, table, env or self.env())
+
+    def connect(self, emu: Emulator, settings: SystemSettings | None = None) -> Connector:
+        settings = settings or self.settings()
+        cls = type(self).connector_cls(settings)
+        return cls.build(settings, transport=emu.transport())
+
+    @staticmethod
+    def connector_cls(settings: SystemSettings) -> type[Connector]:
+        from sync.connectors import connector_class
+
+        cls = connector_class(settings.connector)
+        assert cls is not None
+        return cls
+
+    @pytest.fixture
+    async def pair(self) -> AsyncIterator[tuple[Connector, Emulator]]:
+        emu = self.emulator()
+        conn = self.connect(emu)
+        yield conn, emu
+        await conn.aclose()
+
+    async def _create(self, conn: Connector, person: dict[str, Any]) -> str:
+        mapping = conn.settings.mapping
+        payload = mapping.to_system(person, create=True)
+        written = await conn.create(payload, email=person.get("email"))
+        assert written.vendor_id
+        return written.vendor_id
+
+    async def _listed(self, conn: Connector) -> dict[str, dict[str, Any]]:
+        listing = await conn.list_all()
+        assert listing.complete
+        return {r.id: r.data for r in listing.records}
+
+    async def test_created_record_reads_back_as_sent(self, pair: Any) -> None:
+        conn, emu = pair
+        person = self.person()
+        vendor_id = await self._create(conn, person)
+        if not conn.can_list:
+            assert len(emu.writes()) == 1
+            return
+        listed = await self._listed(conn)
+        assert vendor_id in listed
+        schema = conn.settings.mapping
+        from sync.contact import Schema
+
+        canon = Schema(schema.custom)
+        assert schema.from_system(listed[vendor_id], canon) == schema.roundtrip(person, canon)
+
+    async def test_update_changes_only_what_was_sent(self, pair: Any) -> None:
+        conn, _emu = pair
+        if not conn.can_update:
+            pytest.skip("system cannot update")
+        person = self.person()
+        vendor_id = await self._create(conn, person)
+        mapping = conn.settings.mapping
+        field = "title" if "title" in mapping.write_fields else "last_name"
+        changed = {**person, field: "Changed"}
+        await conn.update(
+            vendor_id, mapping.to_system(changed, [field]), mapping.to_system(changed)
+        )
+        if not conn.can_list:
+            return
+        from sync.contact import Schema
+
+        canon = Schema(mapping.custom)
+        listed = await self._listed(conn)
+        assert mapping.from_system(listed[vendor_id], canon) == mapping.roundtrip(changed, canon)
+
+    async def test_delete_removes_and_twice_is_fine(self, pair: Any) -> None:
+        conn, _emu = pair
+        if not conn.can_delete:
+            pytest.skip("system cannot delete")
+        vendor_id = await self._create(conn, self.person())
+        await conn.delete(vendor_id)
+        await conn.delete(vendor_id)
+        if conn.can_list:
+            assert vendor_id not in await self._listed(conn)
+
+    async def test_find_by_email(self, pair: Any) -> None:
+        conn, _emu = pair
+        if not conn.can_find_by_email:
+            pytest.skip("system has no lookup")
+        person = self.person()
+        vendor_id = await self._create(conn, person)
+        found = await conn.find_by_email(person["email"])
+        assert found is not None and found.id == vendor_id
+        assert await conn.find_by_email("nobody@example.org") is None
+        assert await conn.find_by_email("o'hara' OR 1=1 --@example.org") is None
+
+    async def test_list_changed_after_cursor(self, pair: Any) -> None:
+        conn, _emu = pair
+        if not conn.can_list_changes:
+            pytest.skip("system has no incremental listing")
+        first = await self._create(conn, self.person())
+        before = await conn.list_changed(None)
+        assert first in {r.id for r in before.records}
+        assert before.complete and before.cursor
+        other = {**self.person(), "email": "second.person@example.org"}
+        second = await self._create(conn, other)
+        after = await conn.list_changed(before.cursor)
+        assert second in {r.id for r in after.records}
+
+    async def test_bad_credentials_are_an_auth_error(self) -> None:
+        emu = self.emulator()
+        conn = self.connect(emu, self.settings(self.bad_env()))
+        try:
+            with pytest.raises(AuthError):
+                if conn.can_list:
+                    await conn.list_all()
+                else:
+                    await conn.create(conn.settings.mapping.to_system(self.person(), create=True))
+        finally:
+            await conn.aclose()
+
+    async def test_reads_survive_transient_faults(self, pair: Any) -> None:
+        conn, emu = pair
+        if not conn.can_list:
+            pytest.skip("write-only system")
+        vendor_id = await self._create(conn, self.person())
+        emu.faults = Faults(rate=0.5, kinds=("429", "503", "reset", "malformed"), seed=3)
+        listed = await self._listed(conn)
+        assert vendor_id in listed
