@@ -203,7 +203,7 @@ def build_settings(
             except ConfigError as exc:
                 problems += exc.problems
     custom: dict[str, str] = {}
-    for name, m in mappings.items():
+    for m in mappings.values():
         for fname, kind in m.custom.items():
             if custom.setdefault(fname, kind) != kind:
                 problems.append(Problem(f"{m.source}: custom.{fname}", "declared with two types"))

@@ -113,7 +113,7 @@ class Schema:
         return list(self.types)
 
     def normalise(self, record: Mapping[str, Any]) -> Record:
-        """Every known field normalised; empty values dropped. Raises RecordError naming the field."""
+        """Every known field normalised, empty ones dropped; RecordError names the field."""
         out: Record = {}
         for name, value in record.items():
             kind = self.types.get(name)

@@ -170,6 +170,16 @@ class Mapping:
         """What this system will hold, read back, after we write `record` (echo suppression)."""
         return self.from_system(self.to_system(record), schema)
 
+    def echo(self, record: Record, schema: Schema) -> Record:
+        """Like roundtrip, but over every written field, read back or not: what a snapshot of
+        this system holds after the write, including fields it never shows us again."""
+        payload = self.to_system(record)
+        raw: Record = {}
+        for name, fm in self.fields.items():
+            if fm.writes:
+                raw[name] = fm.from_system(get_path(payload, fm.path))
+        return schema.normalise(raw)
+
     def passes_filter(self, record: Record) -> bool:
         if any(record.get(name) in (None, "") for name in self.require):
             return False
@@ -214,7 +224,7 @@ def identity_mapping(schema: Schema, source: str = "(no mapping: canonical colum
             also=(),
             required=False,
         )
-    return Mapping(source, fields, parse_path("id"), None, {})
+    return Mapping(source, fields, parse_path("id"), parse_path("updated_at"), {})
 
 
 def load_mapping(path: Path, label: str | None = None) -> Mapping:

@@ -1,0 +1,121 @@
+"""`contactsync conflicts`: list, show and resolve what two systems disagree on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sync.config import Settings
+from sync.errors import UsageError
+from sync.store.models import Conflict, Contact
+from sync.store.repo import Store, now
+
+
+def as_dict(conflict: Conflict, contact: Contact) -> dict[str, Any]:
+    return {
+        "id": conflict.id,
+        "email": contact.email,
+        "field": conflict.field,
+        "base": conflict.base_value,
+        "values": conflict.values,
+        "status": conflict.status,
+        "resolution": conflict.resolution,
+        "resolved_by": conflict.resolved_by,
+        "created_at": conflict.created_at.isoformat() if conflict.created_at else None,
+    }
+
+
+def rows(store: Store, include_all: bool = False) -> list[dict[str, Any]]:
+    with store.session() as s:
+        return [as_dict(c, p) for c, p in Store.conflicts(s, status=None if include_all else "open")]
+
+
+def render(items: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(items, indent=2, default=str)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "email", "field", "base", "system", "value", "changed_at", "status"])
+    for item in items:
+        for system, v in item["values"].items():
+            writer.writerow([item["id"], item["email"], item["field"], item["base"], system,
+                             v.get("value"), v.get("changed_at"), item["status"]])
+    return out.getvalue()
+
+
+def list_conflicts(store: Store, fmt: str, include_all: bool, console: Console) -> int:
+    items = rows(store, include_all)
+    if fmt != "table":
+        print(render(items, fmt), end="" if fmt == "csv" else "\n")
+        return 0
+    if not items:
+        console.print("no open conflicts")
+        return 0
+    table = Table(title="conflicts")
+    for col in ("id", "email", "field", "base", "values", "status"):
+        table.add_column(col)
+    for item in items:
+        values = "\n".join(
+            f"{s}: {v.get('value')!r} ({v.get('changed_at') or 'time unknown'})"
+            for s, v in item["values"].items()
+        )
+        table.add_row(str(item["id"]), item["email"] or "", item["field"], repr(item["base"]),
+                      values, item["status"])
+    console.print(table)
+    return 0
+
+
+def show(store: Store, conflict_id: int, console: Console) -> int:
+    with store.session() as s:
+        found = Store.conflict(s, conflict_id)
+        if found is None:
+            raise UsageError(f"no conflict with ID {conflict_id}")
+        console.print_json(json.dumps(as_dict(*found), default=str))
+    return 0
+
+
+def resolve(
+    store: Store,
+    settings: Settings,
+    conflict_id: int,
+    take: str | None,
+    value: str | None,
+    dismiss: bool,
+    console: Console,
+) -> int:
+    with store.session() as s:
+        found = Store.conflict(s, conflict_id)
+        if found is None:
+            raise UsageError(f"no conflict with ID {conflict_id}")
+        conflict, contact = found
+        if conflict.status != "open":
+            raise UsageError(f"conflict {conflict_id} is {conflict.status}, not open")
+        if take is not None:
+            if take not in conflict.values:
+                valid = ", ".join(conflict.values)
+                raise UsageError(f"system {take!r} has no value in this conflict (valid: {valid})")
+            chosen = conflict.values[take]["value"]
+            conflict.resolved_by = f"take {take}"
+        elif dismiss:
+            chosen = conflict.base_value
+            conflict.resolved_by = "dismissed: keep base"
+        else:
+            kind = settings.schema.types.get(conflict.field, "str")
+            chosen = settings.schema.normalise({conflict.field: value}).get(conflict.field)
+            if kind == "bool" and chosen is None:
+                raise UsageError(f"{value!r} is not a yes/no value")
+            conflict.resolved_by = "value"
+        conflict.resolution = chosen
+        conflict.status = "resolved"
+        conflict.resolved_at = now()
+        s.commit()
+        console.print(
+            f"conflict {conflict_id} ({contact.email} {conflict.field}) resolved to {chosen!r}; "
+            "it is pushed to every system on the next run"
+        )
+    return 0

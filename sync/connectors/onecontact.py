@@ -1,0 +1,124 @@
+"""Nubitalk OneContact (contact-centre dialer): ../shared/seeds/004_fe75bcfdeb1856cf.txt.
+
+    POST   service/{serviceid}/contacts/{checkrepeated}   {"success": true, "data": 14}
+    PUT    service/{serviceid}/contacts/{contactid}       {"success": true, ...}
+    DELETE service/{serviceid}/contacts/{contactid}       Content-Type JSON, no body
+
+Write-only: there is no list, search or read call, so this connector never sends a GET and
+the engine knows what OneContact holds only from what it sent (create returns the payload as
+the record). The body is `Address` (the phone), `Priority`, `AgentID`, `NextTry` and a typed
+`Metadata` list, all built by the mapping (`Metadata[Name=Email,Type=string].Value`).
+
+The only failure answer is {"success": false}, with no reason, and it becomes Rejected. What
+that means per call:
+- create with checkrepeated=true: OneContact refuses a second contact with the same Address.
+  After a crash between sending a create and recording its ID, the engine cannot look the
+  contact up (no find_by_email), so it sends the create again and OneContact refuses it: the
+  record is reported as rejected, naming the duplicate Address, and a person links or removes
+  it. The existing contact's ID cannot be learned through this API. With
+  checkrepeated=false the re-sent create succeeds and OneContact holds a duplicate instead.
+- update: the contact is gone (deleted in OneContact) or a mandatory field is missing.
+- delete: an unknown ID is the one documented reason, so it counts as already deleted.
+
+PUT's merge-or-replace behaviour is not documented: an update sends the whole mapped contact,
+so the result is the same either way; cleared Metadata values are sent as "".
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from sync.config import SystemSettings
+from sync.connectors.base import HttpConnector, Written
+from sync.errors import ConnectorError, Rejected
+
+
+class OneContactOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    service_id: int
+    check_repeated: bool = True
+
+
+def succeeded(answer: Any) -> bool:
+    return isinstance(answer, dict) and answer.get("success") is True
+
+
+def clean(payload: dict[str, Any]) -> dict[str, Any]:
+    """Drop unset top-level values; an unset Metadata value is sent as "" (a cleared field)."""
+    body = {k: v for k, v in payload.items() if v is not None}
+    if isinstance(body.get("Metadata"), list):
+        body["Metadata"] = [
+            {**item, "Value": "" if item.get("Value") is None else item["Value"]}
+            for item in body["Metadata"]
+        ]
+    return body
+
+
+class OneContactConnector(HttpConnector):
+    kind = "onecontact"
+    Options: ClassVar[type[BaseModel]] = OneContactOptions
+    can_create = can_update = can_delete = True
+
+    @classmethod
+    def check(cls, settings: SystemSettings) -> list[str]:
+        problems = super().check(settings)
+        if settings.spec.auth.kind == "none":
+            problems.append("auth is required: OneContact needs an Authorization header")
+        return problems
+
+    @staticmethod
+    def describe_error(response: httpx.Response) -> str | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        return str(body.get("Message") or body.get("message") or "") or None
+
+    @property
+    def contacts(self) -> str:
+        return f"service/{self.options.service_id}/contacts"
+
+    async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
+        body = clean(payload)
+        repeated = "true" if self.options.check_repeated else "false"
+        answer = await self.client.request_json("POST", f"{self.contacts}/{repeated}", json=body)
+        if not succeeded(answer):
+            if self.options.check_repeated:
+                raise Rejected(
+                    f"OneContact refused the contact: with checkrepeated=true it refuses a second"
+                    f" contact with Address {body.get('Address')!r}, so one most likely exists"
+                    " already (its ID cannot be read back; link or remove it by hand), or a"
+                    " field the service's contact list makes mandatory is missing"
+                )
+            raise Rejected(
+                "OneContact refused the contact without a reason: check the fields and"
+                " Metadata names that the service's contact list makes mandatory"
+            )
+        contact_id = answer.get("data")
+        if contact_id in (None, ""):
+            raise ConnectorError(f"OneContact created a contact but sent no ID: {answer}")
+        return Written(str(contact_id), body)
+
+    async def update(
+        self, vendor_id: str, changes: dict[str, Any], full: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        answer = await self.client.request_json("PUT", self._item(vendor_id), json=clean(full))
+        if not succeeded(answer):
+            raise Rejected(
+                f"OneContact refused the update of contact {vendor_id}: it was deleted in"
+                " OneContact, or a field the service makes mandatory is missing"
+            )
+        return None
+
+    async def delete(self, vendor_id: str) -> None:
+        # {"success": false} here means an unknown ID: already deleted, which is success
+        await self.client.request_json("DELETE", self._item(vendor_id))
+
+    def _item(self, vendor_id: str) -> str:
+        return f"{self.contacts}/{quote(vendor_id, safe='')}"

@@ -1,0 +1,40 @@
+"""What a system changed since we last agreed: the only importer of deepdiff.
+
+A hash of the canonical projection settles the common case (nothing changed) without a diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from sync.contact import Record
+
+_ROOT_KEY = re.compile(r"^root\['([^']+)'\]")
+
+
+def record_hash(record: Record) -> str:
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def changed_fields(snapshot: Record, current: Record, fields: Iterable[str]) -> dict[str, Any]:
+    """{field: new value} for each of `fields` that differs (None: the value was removed)."""
+    wanted = set(fields)
+    old = {k: v for k, v in snapshot.items() if k in wanted}
+    new = {k: v for k, v in current.items() if k in wanted}
+    if old == new:
+        return {}
+    diff = DeepDiff(old, new)
+    touched: set[str] = set()
+    for paths in diff.values():
+        for path in paths:
+            m = _ROOT_KEY.match(str(path))
+            if m:
+                touched.add(m.group(1))
+    return {name: new.get(name) for name in sorted(touched)}

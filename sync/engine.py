@@ -1,0 +1,831 @@
+"""One run: poll, normalise, match, diff, merge, plan, journal, push, commit.
+
+The pure steps live in contact/mapping (normalise), diff, merge and plan; this module moves
+data between them, the connectors and the store, and decides nothing they can decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session
+
+from sync.config import Settings
+from sync.connectors import connector_class
+from sync.connectors.base import Connector, Listing
+from sync.contact import Record
+from sync.diff import changed_fields, record_hash
+from sync.errors import (
+    AuthError,
+    ConnectorError,
+    RecordError,
+    TransientError,
+)
+from sync.merge import Change, OpenConflict, merge
+from sync.plan import Action, LinkState, Target, plan_contact
+from sync.report import RunReport
+from sync.store.models import Conflict, Contact, Cursor, Link
+from sync.store.repo import Store, new_id, now
+
+log = logging.getLogger("sync.engine")
+
+
+@dataclass
+class Observed:
+    vendor_id: str
+    record: Record
+    updated: datetime | None
+    new_link: bool = False
+
+
+@dataclass
+class Outcome:
+    action: Action
+    state: str
+    error: str | None = None
+    vendor_id: str | None = None
+    snapshot: Record | None = None
+
+
+@dataclass
+class RunState:
+    """Everything one run loaded from the store, indexed for matching."""
+
+    contacts: dict[str, Contact]
+    links: dict[tuple[str, str], Link]
+    by_contact: dict[str, dict[str, Link]]
+    by_email: dict[str, Contact]
+    cursors: dict[str, Cursor]
+    conflicts: dict[str, dict[str, Conflict]]
+    session: Session
+    new_contacts: list[Contact] = field(default_factory=list)
+    new_conflicts: list[Conflict] = field(default_factory=list)
+    held: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        holder: str | None = None,
+        fence: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.transports = transports or {}
+        self.holder = holder
+        self.fence = fence
+        self.schema = settings.schema
+
+    def connect(self) -> dict[str, Connector]:
+        out = {}
+        for name, sys in self.settings.systems.items():
+            cls = connector_class(sys.connector)
+            assert cls is not None
+            out[name] = cls.build(sys, self.transports.get(name))
+        return out
+
+    async def run(
+        self, *, dry_run: bool = False, allow_mass_delete: bool = False, full_scan: bool = False
+    ) -> RunReport:
+        connectors = self.connect()
+        try:
+            return await self._run(connectors, dry_run, allow_mass_delete, full_scan)
+        finally:
+            for conn in connectors.values():
+                await conn.aclose()
+
+    async def _run(
+        self, connectors: dict[str, Connector], dry_run: bool, allow_mass: bool, full_scan: bool
+    ) -> RunReport:
+        report = RunReport(dry_run=dry_run)
+        for name in connectors:
+            report.system(name)
+        with self.store.session() as s:
+            run = Store.start_run(s, self.holder)
+            report.run_id = run.id
+            s.commit()
+            adopted = await self._recover(s, connectors, run.id)
+            state = self._load(s)
+            listings = await self._poll(connectors, state, full_scan, report)
+            obs, seen, read_failed = self._match(listings, state, report)
+            deleted_in = self._deletions(listings, seen, state, allow_mass, report, connectors)
+            actions, touched = self._decide(
+                state, obs, deleted_in, listings, adopted, connectors, report
+            )
+            if dry_run:
+                report.plan = [_describe(a) for a in actions]
+                report.status = "dry-run"
+                s.rollback()
+                run.status, run.finished_at = "dry-run", now()
+                run.summary = report.to_dict()
+                s.commit()
+                return report
+            rows = Store.journal(s, run.id, [_journal_row(a) for a in actions])
+            held_rows: list[dict[str, Any]] = [
+                {
+                    "system": system,
+                    "contact_id": cid,
+                    "email": None,
+                    "kind": "delete",
+                    "vendor_id": vid,
+                    "fields": {},
+                    "state": "held",
+                    "error": why,
+                }
+                for system, cid, vid, why in state.held
+            ]
+            Store.journal(s, run.id, held_rows)
+            self._check_fence(s)
+            s.commit()
+            outcomes = await self._push(s, connectors, list(zip(rows, actions, strict=True)))
+            self._apply(outcomes, state, touched, report)
+            self._advance_cursors(listings, read_failed, state, report)
+            self._check_fence(s)
+            run.status = "partial" if report.exit_code else "ok"
+            run.finished_at = now()
+            report.status = run.status
+            report.open_conflicts = sum(
+                1 for per in state.conflicts.values() for c in per.values() if c.status == "open"
+            )
+            run.summary = report.to_dict()
+            s.commit()
+        return report
+
+    def _check_fence(self, s: Session) -> None:
+        if self.fence is not None:
+            self.fence(s)
+
+    # --- recovery ---------------------------------------------------------------------------
+
+    async def _recover(
+        self, s: Session, connectors: dict[str, Connector], run_id: int
+    ) -> dict[tuple[str, str], tuple[str, Record]]:
+        """What a crashed run left in flight. Creates that landed are adopted, never resent:
+        a create with a known answer is taken from the journal, one without is looked up."""
+        adopted: dict[tuple[str, str], tuple[str, Record]] = {}
+        for entry in Store.unfinished_actions(s):
+            entry.state = "recovered" if entry.state != "done" else "done"
+            if entry.kind != "create" or not entry.email:
+                continue
+            key = (entry.system, entry.email)
+            if entry.vendor_id:
+                adopted[key] = (entry.vendor_id, dict(entry.fields))
+                continue
+            conn = connectors.get(entry.system)
+            if conn is None or not conn.can_find_by_email:
+                continue
+            try:
+                found = await conn.find_by_email(entry.email)
+            except ConnectorError as exc:
+                log.warning("could not look up %s in %s: %s", entry.email, entry.system, exc)
+                continue
+            if found is not None:
+                mapping = self.settings.systems[entry.system].mapping
+                try:
+                    adopted[key] = (found.id, mapping.from_system(found.data, self.schema))
+                except RecordError:
+                    adopted[key] = (found.id, dict(entry.fields))
+        Store.abandon_runs(s, run_id)
+        s.commit()
+        return adopted
+
+    # --- load, poll, match ------------------------------------------------------------------
+
+    def _load(self, s: Session) -> RunState:
+        contacts = Store.contacts(s)
+        links: dict[tuple[str, str], Link] = {}
+        by_contact: dict[str, dict[str, Link]] = defaultdict(dict)
+        for link in Store.links(s):
+            links[(link.system, link.vendor_id)] = link
+            by_contact[link.contact_id][link.system] = link
+        by_email = {c.email: c for c in contacts.values() if c.email and c.deleted_at is None}
+        conflicts: dict[str, dict[str, Conflict]] = defaultdict(dict)
+        for c in Store.live_conflicts(s):
+            conflicts[c.contact_id][c.field] = c
+        return RunState(contacts, links, by_contact, by_email, Store.cursors(s), conflicts, s)
+
+    async def _poll(
+        self,
+        connectors: dict[str, Connector],
+        state: RunState,
+        full_scan: bool,
+        report: RunReport,
+    ) -> dict[str, tuple[Listing, bool]]:
+        async def one(name: str, conn: Connector) -> tuple[str, Listing, bool]:
+            cursor = state.cursors.get(name)
+            full = (
+                full_scan
+                or not conn.can_list_changes
+                or cursor is None
+                or cursor.value is None
+                or _due(cursor.last_full_scan, self.settings.full_scan_interval)
+            )
+            try:
+                if full:
+                    listing = await conn.list_all()
+                else:
+                    assert cursor is not None
+                    listing = await conn.list_changed(cursor.value)
+            except (ConnectorError, OSError) as exc:
+                kind = "credentials" if isinstance(exc, AuthError) else "listing"
+                return name, Listing(complete=False, problems=[f"{kind} failed: {exc}"]), full
+            return name, listing, full
+
+        tasks = [one(n, c) for n, c in connectors.items() if c.can_list]
+        results = await asyncio.gather(*tasks)
+        out = {}
+        for name, listing, full in results:
+            r = report.system(name)
+            r.read = len(listing.records)
+            r.listing = ("full" if full else "changes") + (
+                "" if listing.complete else " (incomplete)"
+            )
+            for problem in listing.problems:
+                r.failed.append({"vendor_id": None, "email": None, "reason": problem})
+            out[name] = (listing, full)
+        for name, conn in connectors.items():
+            if not conn.can_list:
+                report.system(name).listing = "write-only"
+        return out
+
+    def _match(
+        self, listings: dict[str, tuple[Listing, bool]], state: RunState, report: RunReport
+    ) -> tuple[dict[str, dict[str, Observed]], dict[str, set[str]], set[str]]:
+        obs: dict[str, dict[str, Observed]] = defaultdict(dict)
+        seen: dict[str, set[str]] = {}
+        read_failed: set[str] = set()
+        for system, (listing, _full) in listings.items():
+            mapping = self.settings.systems[system].mapping
+            seen[system] = set()
+            unlinked: dict[str, list[Observed]] = defaultdict(list)
+            fails = report.system(system).failed
+            for vr in listing.records:
+                seen[system].add(vr.id)
+                try:
+                    record = mapping.from_system(vr.data, self.schema)
+                except RecordError as exc:
+                    fails.append({"vendor_id": vr.id, "email": None, "reason": str(exc)})
+                    read_failed.add(system)
+                    continue
+                ob = Observed(vr.id, record, mapping.vendor_updated(vr.data))
+                link = state.links.get((system, vr.id))
+                if link is not None:
+                    obs[link.contact_id][system] = ob
+                elif not record.get("email"):
+                    fails.append(
+                        {
+                            "vendor_id": vr.id,
+                            "email": None,
+                            "reason": "no email: contacts are matched by email",
+                        }
+                    )
+                else:
+                    unlinked[record["email"]].append(ob)
+            for email, found in unlinked.items():
+                if len(found) > 1:
+                    ids = ", ".join(o.vendor_id for o in found)
+                    for o in found:
+                        fails.append(
+                            {
+                                "vendor_id": o.vendor_id,
+                                "email": email,
+                                "reason": f"duplicate: records {ids} share this email; "
+                                "not merged, fix it in the system",
+                            }
+                        )
+                    continue
+                ob = found[0]
+                contact = state.by_email.get(email)
+                if contact is not None:
+                    old = state.by_contact.get(contact.id, {}).get(system)
+                    if (
+                        old is not None
+                        and not old.gone
+                        and old.vendor_id
+                        in seen[system] | {o.vendor_id for o in obs.get(contact.id, {}).values()}
+                    ):
+                        fails.append(
+                            {
+                                "vendor_id": ob.vendor_id,
+                                "email": email,
+                                "reason": f"duplicate: record {old.vendor_id} already "
+                                "holds this email; not merged",
+                            }
+                        )
+                        continue
+                    if old is not None and system in obs.get(contact.id, {}):
+                        fails.append(
+                            {
+                                "vendor_id": ob.vendor_id,
+                                "email": email,
+                                "reason": "duplicate: another record holds this email",
+                            }
+                        )
+                        continue
+                else:
+                    contact = Contact(
+                        id=new_id(),
+                        email=email,
+                        base={},
+                        dirty=False,
+                        created_at=now(),
+                        updated_at=now(),
+                    )
+                    state.contacts[contact.id] = contact
+                    state.by_email[email] = contact
+                    state.new_contacts.append(contact)
+                ob.new_link = True
+                obs[contact.id][system] = ob
+        return obs, seen, read_failed
+
+    def _deletions(
+        self,
+        listings: dict[str, tuple[Listing, bool]],
+        seen: dict[str, set[str]],
+        state: RunState,
+        allow_mass: bool,
+        report: RunReport,
+        connectors: dict[str, Connector],
+    ) -> dict[str, list[Link]]:
+        """Deletions inferred from complete full listings, behind the mass-delete guard."""
+        out: dict[str, list[Link]] = {}
+        limit = self.settings.sync.max_delete_fraction
+        for system, (listing, full) in listings.items():
+            if not (full and listing.complete):
+                continue
+            linked = [
+                ln for (sysname, _), ln in state.links.items() if sysname == system and not ln.gone
+            ]
+            gone = [ln for ln in linked if ln.vendor_id not in seen[system]]
+            if not gone:
+                continue
+            why = None
+            if not listing.records:
+                why = (
+                    f"{system} listed no contacts although {len(linked)} are linked: "
+                    f"{len(gone)} deletion(s) held"
+                )
+            elif len(gone) > limit * len(linked):
+                why = (
+                    f"{len(gone)} of {len(linked)} contacts vanished from {system}, more than "
+                    f"max_delete_fraction {limit:g}: deletions held"
+                )
+            if why and not allow_mass:
+                r = report.system(system)
+                r.held.append(why + " (run with --allow-mass-delete to apply them)")
+                report.notes.append(f"{system}: {len(gone)} deletion(s) held")
+                state.held += [(system, ln.contact_id, ln.vendor_id, why) for ln in gone]
+                continue
+            out[system] = gone
+        return out
+
+    # --- decide: diff, merge, plan ----------------------------------------------------------
+
+    def _decide(
+        self,
+        state: RunState,
+        obs: dict[str, dict[str, Observed]],
+        deleted_in: dict[str, list[Link]],
+        listings: dict[str, tuple[Listing, bool]],
+        adopted: dict[tuple[str, str], tuple[str, Record]],
+        connectors: dict[str, Connector],
+        report: RunReport,
+    ) -> tuple[list[Action], dict[str, Any]]:
+        settings = self.settings
+        policy, priority = settings.sync.conflict_policy, settings.sync.priority
+        targets = {
+            name: Target(
+                name, settings.systems[name].mapping, c.can_create, c.can_update, c.can_delete
+            )
+            for name, c in connectors.items()
+            if c.writable
+        }
+        deleted_by: dict[str, list[str]] = defaultdict(list)
+        for system, gone in deleted_in.items():
+            for link in gone:
+                if settings.systems[system].spec.deletes == "ignore":
+                    link.gone = True
+                else:
+                    deleted_by[link.contact_id].append(system)
+        any_full = any(full for _, full in listings.values())
+        evaluate = set(obs) | set(deleted_by) | set(state.conflicts)
+        evaluate |= {c.id for c in state.contacts.values() if c.dirty}
+        if any_full or not listings:
+            evaluate |= {c.id for c in state.contacts.values() if c.deleted_at is None}
+        actions: list[Action] = []
+        touched: dict[str, Any] = {"snapshots": {}, "dropped": [], "new_links": {}}
+        for cid in sorted(evaluate):
+            contact = state.contacts[cid]
+            if contact.deleted_at is not None:
+                continue
+            links = state.by_contact.get(cid, {})
+            changes = self._changes(contact, links, obs.get(cid, {}))
+            snapshots = self._observed_snapshots(links, obs.get(cid, {}))
+            deleting = deleted_by.get(cid, [])
+            if deleting:
+                if changes:
+                    # an edit elsewhere beats a delete: keep the contact, re-create it there
+                    for system in deleting:
+                        touched["dropped"].append(links[system])
+                        snapshots.pop(system, None)
+                    report.notes.append(
+                        f"{contact.email}: deleted in {', '.join(deleting)} but edited in "
+                        f"{', '.join(changes)}; kept and re-created"
+                    )
+                else:
+                    contact.deleted_at = now()
+                    contact.updated_at = now()
+                    state.by_email.pop(contact.email or "", None)
+                    for system in deleting:
+                        touched["dropped"].append(links[system])
+                    states = {
+                        s: LinkState(ln.vendor_id, ln.snapshot, ln.gone)
+                        for s, ln in links.items()
+                        if s not in deleting
+                    }
+                    acts, _ = plan_contact(
+                        cid,
+                        contact.base,
+                        held=set(),
+                        links=states,
+                        targets=targets,
+                        schema=self.schema,
+                        deleted=True,
+                    )
+                    actions += acts
+                    continue
+            existing = {
+                f: OpenConflict(
+                    c.id,
+                    f,
+                    {s: v["value"] for s, v in c.values.items()},
+                    c.resolution,
+                    c.status == "resolved",
+                )
+                for f, c in state.conflicts.get(cid, {}).items()
+            }
+            result = merge(
+                contact.base, changes, policy=policy, priority=priority, existing=existing
+            )
+            self._record_conflicts(contact, result, state, report)
+            contact.base = result.values
+            if result.values.get("email") and result.values["email"] != contact.email:
+                state.by_email.pop(contact.email or "", None)
+                contact.email = result.values["email"]
+                state.by_email[contact.email] = contact
+            contact.updated_at = now()
+            for system, snap in snapshots.items():
+                touched["snapshots"][(cid, system)] = (obs[cid][system].vendor_id, snap)
+            states = {
+                s: LinkState(
+                    links[s].vendor_id if s in links else obs[cid][s].vendor_id,
+                    snap,
+                    links[s].gone if s in links else False,
+                )
+                for s, snap in snapshots.items()
+            }
+            for s, ln in links.items():
+                if s not in states and ln not in touched["dropped"]:
+                    states[s] = LinkState(ln.vendor_id, ln.snapshot, ln.gone)
+            for system in targets:
+                key = (system, contact.email or "")
+                if system not in states and key in adopted:
+                    vid, snap = adopted[key]
+                    states[system] = LinkState(vid, snap)
+                    touched["new_links"][(cid, system)] = (vid, snap, None)
+            acts, fails = plan_contact(
+                cid,
+                result.values,
+                held=result.held,
+                links=states,
+                targets=targets,
+                schema=self.schema,
+            )
+            for f in fails:
+                report.system(f.system).failed.append(
+                    {"vendor_id": None, "email": f.email, "reason": f.reason}
+                )
+            contact.dirty = bool(fails)
+            actions += acts
+        return actions, touched
+
+    def _changes(
+        self, contact: Contact, links: dict[str, Link], seen: dict[str, Observed]
+    ) -> dict[str, dict[str, Change]]:
+        changes: dict[str, dict[str, Change]] = {}
+        base = contact.base
+        for system, ob in seen.items():
+            mapping = self.settings.systems[system].mapping
+            if ob.new_link or system not in links:
+                found = {
+                    f: v
+                    for f, v in ob.record.items()
+                    if f in mapping.read_fields and v != base.get(f)
+                }
+                if not found:
+                    continue
+                changes[system] = {f: Change(system, v, ob.updated) for f, v in found.items()}
+                # no common ancestor: a differing value already agreed is the other side
+                for f in found:
+                    if base.get(f) is None:
+                        continue
+                    holder = next(
+                        (
+                            s
+                            for s, ln in links.items()
+                            if ln.snapshot.get(f) == base[f] and s not in seen
+                        ),
+                        None,
+                    )
+                    if holder:
+                        changes.setdefault(holder, {})[f] = Change(
+                            holder, base[f], links[holder].vendor_updated
+                        )
+                continue
+            link = links[system]
+            if record_hash(ob.record) == record_hash(
+                _read_view(link.snapshot, mapping.read_fields)
+            ):
+                continue
+            diff = changed_fields(link.snapshot, ob.record, mapping.read_fields)
+            if diff:
+                changes[system] = {f: Change(system, v, ob.updated) for f, v in diff.items()}
+        return changes
+
+    def _observed_snapshots(
+        self, links: dict[str, Link], seen: dict[str, Observed]
+    ) -> dict[str, Record]:
+        """The new snapshot of each observed link: what it showed, plus the fields it never
+        shows (written only), carried over from the old snapshot."""
+        out = {}
+        for system, ob in seen.items():
+            mapping = self.settings.systems[system].mapping
+            old = links[system].snapshot if system in links and not ob.new_link else {}
+            carried = {f: v for f, v in old.items() if f not in mapping.read_fields}
+            out[system] = {**carried, **ob.record}
+        return out
+
+    def _record_conflicts(
+        self, contact: Contact, result: Any, state: RunState, report: RunReport
+    ) -> None:
+        per = state.conflicts.setdefault(contact.id, {})
+        for conflict_id, status in result.settled.items():
+            for f, c in list(per.items()):
+                if c.id == conflict_id:
+                    c.status = status
+                    c.resolved_at = c.resolved_at or now()
+                    del per[f]
+        for fc in result.conflicts:
+            values = {
+                s: {"value": ch.value, "changed_at": ch.at.isoformat() if ch.at else None}
+                for s, ch in fc.changes.items()
+            }
+            if fc.existing is not None:
+                row = per.get(fc.field)
+                if row is not None:
+                    row.values = values
+                continue
+            for s in fc.changes:
+                report.system(s).conflicts += 1
+            row = Conflict(
+                contact_id=contact.id,
+                field=fc.field,
+                base_value=fc.base,
+                values=values,
+                run_id=report.run_id,
+                created_at=now(),
+                status="open" if fc.held else "auto",
+            )
+            if not fc.held:
+                row.resolution = fc.changes[fc.winner].value
+                row.resolved_by = f"policy {self.settings.sync.conflict_policy}: {fc.winner}"
+                row.resolved_at = now()
+            else:
+                per[fc.field] = row
+            state.new_conflicts.append(row)
+
+    # --- push and commit --------------------------------------------------------------------
+
+    async def _push(
+        self, s: Session, connectors: dict[str, Connector], work: list[Any]
+    ) -> list[Outcome]:
+        limits = {
+            n: asyncio.Semaphore(self.settings.systems[n].spec.concurrency) for n in connectors
+        }
+        buffer: list[tuple[int, str, str | None, str | None]] = []
+
+        async def one(row: Any, action: Action) -> Outcome:
+            async with limits[action.system]:
+                outcome = await self._send(connectors[action.system], action)
+            buffer.append((row.id, outcome.state, outcome.vendor_id, outcome.error))
+            return outcome
+
+        async def flusher() -> None:
+            while True:
+                await asyncio.sleep(0.1)
+                self._flush(s, buffer)
+
+        task = asyncio.create_task(flusher())
+        try:
+            outcomes = await asyncio.gather(*(one(r, a) for r, a in work))
+        finally:
+            task.cancel()
+        self._flush(s, buffer)
+        return list(outcomes)
+
+    @staticmethod
+    def _flush(s: Session, buffer: list[tuple[int, str, str | None, str | None]]) -> None:
+        if not buffer:
+            return
+        batch = buffer[:]
+        del buffer[: len(batch)]
+        Store.finish_actions(s, batch)
+        s.commit()
+
+    async def _send(self, conn: Connector, action: Action) -> Outcome:
+        mapping = conn.settings.mapping
+        try:
+            if action.kind == "create":
+                written = await conn.create(action.payload, email=action.email)
+                snap = self._answered(written.record, action, mapping)
+                return Outcome(action, "done", vendor_id=written.vendor_id, snapshot=snap)
+            if action.kind == "update":
+                assert action.vendor_id is not None
+                answer = await conn.update(action.vendor_id, action.payload, action.full)
+                snap = self._answered(answer, action, mapping)
+                return Outcome(action, "done", vendor_id=action.vendor_id, snapshot=snap)
+            assert action.vendor_id is not None
+            await conn.delete(action.vendor_id)
+            return Outcome(action, "done", vendor_id=action.vendor_id)
+        except TransientError as exc:
+            # a create whose answer was lost may have landed: look it up before resending
+            state = "unknown" if action.kind == "create" else "failed"
+            return Outcome(action, state, error=str(exc))
+        except (ConnectorError, RecordError) as exc:
+            return Outcome(action, "failed", error=str(exc))
+
+    def _answered(self, record: dict[str, Any] | None, action: Action, mapping: Any) -> Record:
+        if not record:
+            return action.echo
+        try:
+            shown = mapping.from_system(record, self.schema)
+        except RecordError:
+            return action.echo
+        carried = {f: v for f, v in action.echo.items() if f not in mapping.read_fields}
+        return {**carried, **shown}
+
+    def _apply(
+        self, outcomes: list[Outcome], state: RunState, touched: dict[str, Any], report: RunReport
+    ) -> None:
+        stamp = now()
+        session = state.session
+        session.add_all(state.new_contacts)
+        session.add_all(state.new_conflicts)
+        for link in touched["dropped"]:
+            state.by_contact.get(link.contact_id, {}).pop(link.system, None)
+            state.links.pop((link.system, link.vendor_id), None)
+            session.delete(link)
+        session.flush()
+        for (cid, system), (vid, snap) in touched["snapshots"].items():
+            self._set_link(session, state, cid, system, vid, snap, stamp)
+        for (cid, system), (vid, snap, _) in touched["new_links"].items():
+            self._set_link(session, state, cid, system, vid, snap, stamp)
+        for o in outcomes:
+            a = o.action
+            r = report.system(a.system)
+            if o.state != "done":
+                r.failed.append(
+                    {
+                        "vendor_id": a.vendor_id,
+                        "email": a.email,
+                        "reason": f"{a.kind} failed: {o.error}",
+                    }
+                )
+                state.contacts[a.contact_id].dirty = True
+                continue
+            if a.kind == "delete":
+                r.deleted += 1
+                link = state.by_contact.get(a.contact_id, {}).pop(a.system, None)
+                if link is not None:
+                    state.links.pop((link.system, link.vendor_id), None)
+                    session.delete(link)
+                continue
+            if a.kind == "create":
+                r.created += 1
+            else:
+                r.updated += 1
+            self._set_link(
+                session, state, a.contact_id, a.system, o.vendor_id, o.snapshot or {}, stamp
+            )
+
+    def _set_link(
+        self,
+        session: Session,
+        state: RunState,
+        cid: str,
+        system: str,
+        vendor_id: str | None,
+        snapshot: Record,
+        stamp: datetime,
+    ) -> None:
+        link = state.by_contact.get(cid, {}).get(system)
+        if link is None:
+            assert vendor_id is not None
+            link = Link(
+                contact_id=cid,
+                system=system,
+                vendor_id=vendor_id,
+                snapshot=snapshot,
+                snapshot_hash=record_hash(snapshot),
+                gone=False,
+                updated_at=stamp,
+            )
+            session.add(link)
+            state.by_contact.setdefault(cid, {})[system] = link
+            state.links[(system, vendor_id)] = link
+            return
+        if vendor_id and link.vendor_id != vendor_id:
+            link.vendor_id = vendor_id
+        link.snapshot = snapshot
+        link.snapshot_hash = record_hash(snapshot)
+        link.updated_at = stamp
+
+    def _advance_cursors(
+        self,
+        listings: dict[str, tuple[Listing, bool]],
+        read_failed: set[str],
+        state: RunState,
+        report: RunReport,
+    ) -> None:
+        session = state.session
+        stamp = now()
+        for system, (listing, full) in listings.items():
+            cur = state.cursors.get(system)
+            if cur is None:
+                cur = Cursor(system=system, updated_at=stamp)
+                session.add(cur)
+                state.cursors[system] = cur
+            cur.updated_at = stamp
+            if not listing.complete:
+                cur.last_error = "; ".join(listing.problems) or "listing incomplete"
+                continue
+            cur.last_success = stamp
+            cur.last_error = None
+            if system in read_failed:
+                continue  # re-read the failed records next time
+            if listing.cursor is not None:
+                cur.value = listing.cursor
+            if full:
+                cur.last_full_scan = stamp
+
+
+def _due(last: datetime | None, interval: float) -> bool:
+    if last is None:
+        return True
+    if last.tzinfo is None:
+        from datetime import UTC
+
+        last = last.replace(tzinfo=UTC)
+    return now() - last >= timedelta(seconds=interval)
+
+
+def _read_view(snapshot: Record, fields: set[str]) -> Record:
+    return {k: v for k, v in snapshot.items() if k in fields}
+
+
+def _describe(a: Action) -> dict[str, Any]:
+    return {
+        "kind": a.kind,
+        "system": a.system,
+        "email": a.email,
+        "vendor_id": a.vendor_id,
+        "fields": a.fields,
+    }
+
+
+def _journal_row(a: Action) -> dict[str, Any]:
+    return {
+        "system": a.system,
+        "contact_id": a.contact_id,
+        "email": a.email,
+        "kind": a.kind,
+        "vendor_id": a.vendor_id,
+        "fields": _jsonable(a.fields),
+        "state": "pending",
+        "error": None,
+    }
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items()}

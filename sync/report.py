@@ -1,0 +1,89 @@
+"""What a run did, per system, and how it is shown: terminal table or JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass
+class SystemReport:
+    listing: str = "-"
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    conflicts: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    run_id: int | None = None
+    dry_run: bool = False
+    status: str = "running"
+    systems: dict[str, SystemReport] = field(default_factory=dict)
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    open_conflicts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def system(self, name: str) -> SystemReport:
+        return self.systems.setdefault(name, SystemReport())
+
+    @property
+    def writes(self) -> int:
+        return sum(r.created + r.updated + r.deleted for r in self.systems.values())
+
+    @property
+    def exit_code(self) -> int:
+        troubled = any(r.failed or r.held for r in self.systems.values())
+        return 1 if troubled else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def print_run(report: RunReport, console: Console | None = None) -> None:
+    console = console or Console()
+    title = f"run {report.run_id}" + (" (dry run: nothing sent)" if report.dry_run else "")
+    table = Table(title=title)
+    for col in (
+        "system",
+        "listing",
+        "read",
+        "created",
+        "updated",
+        "deleted",
+        "conflicts",
+        "failed",
+    ):
+        table.add_column(col, justify="left" if col in ("system", "listing") else "right")
+    for name, r in report.systems.items():
+        table.add_row(
+            name,
+            r.listing,
+            str(r.read),
+            str(r.created),
+            str(r.updated),
+            str(r.deleted),
+            str(r.conflicts),
+            str(len(r.failed)),
+        )
+    console.print(table)
+    for action in report.plan if report.dry_run else []:
+        fields = ", ".join(sorted(action.get("fields", {})))
+        console.print(f"  would {action['kind']} in {action['system']}: {action['email']} {fields}")
+    for name, r in report.systems.items():
+        for failure in r.failed:
+            who = failure.get("email") or failure.get("vendor_id") or "?"
+            console.print(f"[red]failed[/red] {name}: {who}: {failure['reason']}")
+        for why in r.held:
+            console.print(f"[yellow]held[/yellow] {name}: {why}")
+    for note in report.notes:
+        console.print(note)
+    if report.open_conflicts:
+        console.print(f"{report.open_conflicts} open conflict(s): see `contactsync conflicts list`")

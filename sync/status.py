@@ -1,0 +1,69 @@
+"""`contactsync status`: the last runs, each system's cursor and health, conflicts, held deletions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sync.config import Settings
+from sync.store.repo import Store
+
+
+def collect(store: Store, settings: Settings) -> dict[str, Any]:
+    with store.session() as s:
+        runs = [
+            {
+                "id": r.id,
+                "started_at": r.started_at.isoformat(),
+                "seconds": (r.finished_at - r.started_at).total_seconds() if r.finished_at else None,
+                "status": r.status,
+                "writes": {
+                    n: {k: v.get(k) for k in ("created", "updated", "deleted")}
+                    for n, v in (r.summary.get("systems") or {}).items()
+                },
+            }
+            for r in Store.recent_runs(s, 10)
+        ]
+        cursors = {
+            c.system: {
+                "cursor": c.value,
+                "last_full_scan": c.last_full_scan.isoformat() if c.last_full_scan else None,
+                "last_success": c.last_success.isoformat() if c.last_success else None,
+                "last_error": c.last_error,
+            }
+            for c in Store.cursors(s).values()
+        }
+        open_conflicts = len(Store.conflicts(s, status="open"))
+        held = [{"system": a.system, "vendor_id": a.vendor_id, "why": a.error}
+                for a in Store.held_deletions(s)]
+    return {"systems": list(settings.systems), "runs": runs, "cursors": cursors,
+            "open_conflicts": open_conflicts, "held_deletions": held}
+
+
+def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
+    data = collect(store, settings)
+    if fmt == "json":
+        print(json.dumps(data, indent=2, default=str))
+        return 0
+    runs = Table(title="recent runs")
+    for col in ("id", "started", "seconds", "status", "writes"):
+        runs.add_column(col)
+    for r in data["runs"]:
+        writes = sum(sum(v or 0 for v in w.values()) for w in r["writes"].values())
+        secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
+        runs.add_row(str(r["id"]), r["started_at"], secs, r["status"], str(writes))
+    console.print(runs)
+    systems = Table(title="systems")
+    for col in ("system", "cursor", "last full scan", "last success", "last error"):
+        systems.add_column(col)
+    for name in data["systems"]:
+        c = data["cursors"].get(name, {})
+        systems.add_row(name, str(c.get("cursor") or "-"), str(c.get("last_full_scan") or "-"),
+                        str(c.get("last_success") or "-"), str(c.get("last_error") or ""))
+    console.print(systems)
+    console.print(f"open conflicts: {data['open_conflicts']}; "
+                  f"held deletions: {len(data['held_deletions'])}")
+    return 0

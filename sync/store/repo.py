@@ -1,0 +1,163 @@
+"""Every query contactsync makes. No SQL elsewhere; reads and writes are batched per phase."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync.store.db import make_engine, upgrade
+from sync.store.models import Action, Conflict, Contact, Cursor, Link, Run
+
+OPEN_STATES = ("open", "resolved")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Store:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- loading the state a run works on -------------------------------------------------
+
+    @staticmethod
+    def contacts(s: Session) -> dict[str, Contact]:
+        return {c.id: c for c in s.scalars(select(Contact))}
+
+    @staticmethod
+    def links(s: Session) -> list[Link]:
+        return list(s.scalars(select(Link)))
+
+    @staticmethod
+    def cursors(s: Session) -> dict[str, Cursor]:
+        return {c.system: c for c in s.scalars(select(Cursor))}
+
+    @staticmethod
+    def live_conflicts(s: Session) -> list[Conflict]:
+        return list(s.scalars(select(Conflict).where(Conflict.status.in_(OPEN_STATES))))
+
+    # --- runs and the journal ---------------------------------------------------------------
+
+    @staticmethod
+    def start_run(s: Session, holder: str | None = None) -> Run:
+        run = Run(started_at=now(), status="running", summary={}, holder=holder)
+        s.add(run)
+        s.flush()
+        return run
+
+    @staticmethod
+    def unfinished_actions(s: Session) -> list[Action]:
+        """Journal entries of runs that never committed: what was in flight at a crash."""
+        q = (
+            select(Action)
+            .join(Run, Run.id == Action.run_id)
+            .where(Run.status == "running", Action.state.in_(("pending", "unknown", "done")))
+        )
+        return list(s.scalars(q))
+
+    @staticmethod
+    def abandon_runs(s: Session, current: int) -> int:
+        result = s.execute(
+            update(Run)
+            .where(Run.status == "running", Run.id != current)
+            .values(status="crashed", finished_at=now())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    @staticmethod
+    def journal(s: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> list[Action]:
+        stamp = now()
+        actions = [Action(run_id=run_id, created_at=stamp, **row) for row in rows]
+        s.add_all(actions)
+        s.flush()
+        return actions
+
+    @staticmethod
+    def finish_actions(
+        s: Session, results: Iterable[tuple[int, str, str | None, str | None]]
+    ) -> None:
+        stamp = now()
+        for action_id, state, vendor_id, error in results:
+            s.execute(
+                update(Action)
+                .where(Action.id == action_id)
+                .values(state=state, vendor_id=vendor_id, error=error, finished_at=stamp)
+            )
+
+    @staticmethod
+    def recent_runs(s: Session, limit: int = 10) -> list[Run]:
+        return list(s.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
+
+    @staticmethod
+    def run_actions(s: Session, run_id: int) -> list[Action]:
+        return list(s.scalars(select(Action).where(Action.run_id == run_id).order_by(Action.id)))
+
+    # --- conflicts --------------------------------------------------------------------------
+
+    @staticmethod
+    def conflicts(s: Session, *, status: str | None = "open") -> list[tuple[Conflict, Contact]]:
+        q = select(Conflict, Contact).join(Contact, Contact.id == Conflict.contact_id)
+        if status:
+            q = q.where(Conflict.status == status)
+        return [(c, p) for c, p in s.execute(q.order_by(Conflict.id)).tuples()]
+
+    @staticmethod
+    def conflict(s: Session, conflict_id: int) -> tuple[Conflict, Contact] | None:
+        row = s.execute(
+            select(Conflict, Contact)
+            .join(Contact, Contact.id == Conflict.contact_id)
+            .where(Conflict.id == conflict_id)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    @staticmethod
+    def contact_by_email(s: Session, email: str) -> Contact | None:
+        return s.scalars(
+            select(Contact)
+            .where(Contact.email == email)
+            .order_by(Contact.deleted_at.is_(None).desc())
+        ).first()
+
+    @staticmethod
+    def contact_history(
+        s: Session, contact_id: str
+    ) -> tuple[list[Action], list[Conflict], list[Link]]:
+        actions = list(
+            s.scalars(select(Action).where(Action.contact_id == contact_id).order_by(Action.id))
+        )
+        conflicts = list(
+            s.scalars(
+                select(Conflict).where(Conflict.contact_id == contact_id).order_by(Conflict.id)
+            )
+        )
+        links = list(s.scalars(select(Link).where(Link.contact_id == contact_id)))
+        return actions, conflicts, links
+
+    @staticmethod
+    def held_deletions(s: Session) -> list[Action]:
+        last = s.scalars(
+            select(Run.id).where(Run.status != "running").order_by(Run.id.desc())
+        ).first()
+        if last is None:
+            return []
+        return list(s.scalars(select(Action).where(Action.run_id == last, Action.state == "held")))
