@@ -40,6 +40,7 @@ TYPES = {
     "104": "boolean",
     "boolean": "boolean",
 }
+INT = re.compile(r"^-?\d+$")
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 # extras named by mappings/onecontact.toml -> canonical field, for seed_person and people()
 CANONICAL = {
@@ -66,15 +67,14 @@ def _stamp_ok(value: Any) -> bool:
 def _int_ok(value: Any) -> bool:
     if isinstance(value, bool):
         return False
-    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+    return isinstance(value, int) or (isinstance(value, str) and bool(INT.match(value)))
 
 
 def _value_ok(kind: str, value: Any) -> bool:
     if value is None or value == "":
         return True
     if kind == "int":
-        return _int_ok(value) or (isinstance(value, str) and value.startswith("-")
-                                  and value[1:].isdigit())
+        return _int_ok(value)
     if kind == "datetime":
         return _stamp_ok(value)
     if kind == "boolean":
@@ -122,7 +122,9 @@ class OneContactEmulator(Emulator):
         self.extras = set(extras)
         self.store: dict[str, dict[str, Any]] = {}  # contact ID -> body as held
         route = f"{PREFIX}/service/{{sid}}/contacts/{{tail}}"
-        self.app = Starlette(routes=[Route(route, self._contacts, methods=["POST", "PUT", "DELETE"])])
+        self.app = Starlette(
+            routes=[Route(route, self._contacts, methods=["POST", "PUT", "DELETE"])]
+        )
 
     def system_table(self, base_url: str) -> dict[str, Any]:
         base = base_url.rstrip("/")
@@ -191,13 +193,15 @@ class OneContactEmulator(Emulator):
             return JSONResponse({"Message": message}, status_code=415)
         sid, tail = request.path_params["sid"], request.path_params["tail"]
         if request.method == "POST" and tail not in ("true", "false"):
-            return JSONResponse({"Message": "The requested resource does not support POST."},
-                                status_code=405)
+            return JSONResponse(
+                {"Message": "The requested resource does not support POST."}, status_code=405
+            )
         if not sid.isdigit() or int(sid) not in self.services:
             return JSONResponse(FAILED)
         if request.method == "DELETE":
-            return JSONResponse({"success": True, "data": int(tail)} if self.store.pop(
-                tail, None) is not None else FAILED)
+            if self.store.pop(tail, None) is None:
+                return JSONResponse(FAILED)
+            return JSONResponse({"success": True, "data": int(tail)})
         try:
             body = json.loads(await request.body())
         except ValueError:

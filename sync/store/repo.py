@@ -119,7 +119,7 @@ class Store:
         q = select(Conflict, Contact).join(Contact, Contact.id == Conflict.contact_id)
         if status:
             q = q.where(Conflict.status == status)
-        return [(c, p) for c, p in s.execute(q.order_by(Conflict.id)).tuples()]
+        return [(row[0], row[1]) for row in s.execute(q.order_by(Conflict.id))]
 
     @staticmethod
     def conflict(s: Session, conflict_id: int) -> tuple[Conflict, Contact] | None:

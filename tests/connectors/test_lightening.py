@@ -132,7 +132,16 @@ async def test_create_body_for_the_sample_person_matches_the_sample() -> None:
     assert post.headers["authorization"] == "Bearer " + emu.token
     body = post.json()
     carried = {fm.path_text for fm in mapping.fields.values()}
-    assert carried == {"name", "email", "tel", "mobile", "department", "role", "locale", "is_active"}
+    assert carried == {
+        "name",
+        "email",
+        "tel",
+        "mobile",
+        "department",
+        "role",
+        "locale",
+        "is_active",
+    }
     for key in carried:
         assert body.get(key, "") == entity[key], key
     assert body["customer_id"] == 1 and "create_method" not in body
@@ -280,7 +289,7 @@ async def test_emulator_list_requires_customer_ids_and_filters_by_them() -> None
         assert answer == {"errors": {"customer_id": "Field is required."}, "result": False}
         other = (await http.post("contact", json={"name": "Bo", "customer_id": 2})).json()
         only_two = (await http.get("contact", params={"customer_id[]": 2})).json()
-        both = (await http.get("contact", params=[("customer_id[]", 1), ("customer_id[]", 2)]))
+        both = await http.get("contact", params=[("customer_id[]", 1), ("customer_id[]", 2)])
     assert [e["id"] for e in only_two["entities"]] == [other["id"]]
     assert {e["id"] for e in both.json()["entities"]} == {first, other["id"]}
     assert set(both.json()["entities"][0]) == set(SAMPLE_LIST["entities"][0])
@@ -304,7 +313,10 @@ async def test_errors_object_is_the_rejection_reason(pair: Any) -> None:
     with pytest.raises(Rejected) as failed:
         await conn.create({"name": "Ada Lovelace", "email": "nope", "is_active": "yes"})
     reasons = set(str(failed.value).split("; "))
-    assert reasons == {"email: Must be a valid email address.", "is_active: Must be a boolean (1 or 0)."}
+    assert reasons == {
+        "email: Must be a valid email address.",
+        "is_active: Must be a boolean (1 or 0).",
+    }
     assert emu.store == {}
 
 
@@ -330,8 +342,12 @@ async def test_limits_fail_the_record_before_anything_is_sent(pair: Any) -> None
 async def test_harmless_overflows_are_truncated_and_accepted(pair: Any) -> None:
     conn, emu = pair
     mapping = conn.settings.mapping
-    person = {"first_name": "Ada", "last_name": "Lovelace", "department": "D" * 80,
-              "title": "T" * 40}
+    person = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "department": "D" * 80,
+        "title": "T" * 40,
+    }
     written = await conn.create(mapping.to_system(person, create=True))
     stored = emu.store[written.vendor_id]
     assert stored["department"] == "D" * 64 and stored["role"] == "T" * 32
@@ -410,15 +426,27 @@ async def test_creates_go_to_the_configured_customer() -> None:
 def test_emulator_people_and_edits_use_canonical_names() -> None:
     emu = LighteningEmulator()
     vendor_id = emu.seed_person(
-        {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org",
-         "title": "Analyst", "active": False}
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.org",
+            "title": "Analyst",
+            "active": False,
+        }
     )
     before = emu.store[vendor_id]["updated_at"]
     emu.edit(vendor_id, last_name="Byron", title="Countess")
     assert emu.store[vendor_id]["updated_at"] > before
     assert emu.people() == [
-        {"id": vendor_id, "first_name": "Ada", "last_name": "Byron", "email": "ada@example.org",
-         "title": "Countess", "locale": "en_US", "active": False}
+        {
+            "id": vendor_id,
+            "first_name": "Ada",
+            "last_name": "Byron",
+            "email": "ada@example.org",
+            "title": "Countess",
+            "locale": "en_US",
+            "active": False,
+        }
     ]
     emu.remove(vendor_id)
     assert emu.people() == []

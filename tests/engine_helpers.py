@@ -1,0 +1,67 @@
+"""A small world of memory systems and a fresh store, for engine scenarios."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+from sync.connectors import memory
+from sync.engine import Engine
+from sync.report import RunReport
+from sync.store.repo import Store
+from tests.helpers import settings_from
+
+_worlds = itertools.count()
+
+
+class World:
+    def __init__(
+        self,
+        tmp: Path,
+        systems: dict[str, dict[str, Any]] | list[str],
+        url: str | None = None,
+        **sync: Any,
+    ) -> None:
+        tag = next(_worlds)
+        tables = systems if isinstance(systems, dict) else {n: {} for n in systems}
+        self.stores = {n: f"w{tag}-{n}" for n in tables}
+        raw = {
+            "state": {"url": url or f"sqlite:///{tmp / f'state{tag}.db'}"},
+            "sync": {"max_delete_fraction": 0.5, **sync},
+            "systems": {
+                n: {"connector": "memory", "store": self.stores[n], **t} for n, t in tables.items()
+            },
+        }
+        self.settings = settings_from(raw, tmp)
+        self.store = Store(self.settings.state_url)
+        for n in tables:
+            memory.STORES[self.stores[n]] = {}
+
+    def records(self, system: str) -> dict[str, dict[str, Any]]:
+        return memory.STORES[self.stores[system]]
+
+    def add(self, system: str, **fields: Any) -> str:
+        vendor_id = f"{system}-{len(self.records(system)) + 1}-{next(_worlds)}"
+        self.records(system)[vendor_id] = {"id": vendor_id, **fields}
+        return vendor_id
+
+    def by_email(self, system: str, email: str) -> dict[str, Any] | None:
+        for rec in self.records(system).values():
+            if str(rec.get("email", "")).strip().lower() == email:
+                return rec
+        return None
+
+    def edit(self, system: str, who: str, /, **fields: Any) -> None:
+        rec = self.by_email(system, who)
+        assert rec is not None, f"{who} not in {system}"
+        rec.update(fields)
+
+    def remove(self, system: str, email: str) -> None:
+        rec = self.by_email(system, email)
+        assert rec is not None
+        del self.records(system)[rec["id"]]
+
+    def sync(self, **kw: Any) -> RunReport:
+        return asyncio.run(Engine(self.settings, self.store).run(**kw))
