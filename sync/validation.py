@@ -22,12 +22,17 @@ def loc_text(loc: tuple[Any, ...]) -> str:
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model whose field list applies at `loc`, to name the valid keys."""
     current: Any = model
+    skip_key = False
     for part in loc:
-        if isinstance(part, int) or current is None:
+        if isinstance(part, int):
+            continue
+        if skip_key:  # a key of a dict[str, Model]
+            skip_key = False
             continue
         field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
         if field is None:
             return None
+        skip_key = getattr(field.annotation, "__origin__", None) is dict
         current = _inner_model(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
