@@ -21,7 +21,6 @@ from sync.config import Settings, find_config, load_config
 from sync.errors import UsageError, UserError
 
 console = Console()
-err_console = Console(stderr=True)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -187,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except UserError as exc:
-        err_console.print(f"[red]error:[/red] {exc.render()}", highlight=False, markup=True)
+        print(f"error: {exc.render()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -15,7 +15,7 @@ from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem
 from sync.mapping import Mapping, identity_mapping, load_mapping
-from sync.validation import problems_from
+from sync.validation import loc_text, problems_from
 
 DEFAULT_STATE_URL = "sqlite:///.contactsync/state.db"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
@@ -221,11 +221,11 @@ def build_settings(
         try:
             options = cls.Options.model_validate(system.model_extra or {})
         except ValidationError as exc:
-            for p in problems_from(exc, key, cls.Options):
-                if p.message.startswith("unknown key"):
-                    valid = ", ".join([*SystemSpec.model_fields, *cls.Options.model_fields])
-                    p = Problem(p.where, f"unknown key (valid: {valid})")
-                problems.append(p)
+            valid = ", ".join([*SystemSpec.model_fields, *cls.Options.model_fields])
+            for err in exc.errors():
+                unknown = err["type"] == "extra_forbidden"
+                msg = f"unknown key (valid: {valid})" if unknown else err["msg"]
+                problems.append(Problem(f"{key}.{loc_text(tuple(err['loc']))}", msg))
             continue
         creds = _credentials(system.auth, env, root, f"{key}.auth", problems)
         mapping = mappings.get(name) or identity_mapping(schema)

@@ -280,6 +280,29 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     return checks[op](left, right)
 
 
+QUERYABLE = {"id", "createdtime", "updatedtime", "lookupname", "name.first", "name.last"}
+TIMES = {"createdtime", "updatedtime"}
+
+
+def check(node: Node | None) -> Node | None:
+    """Refuse at parse time what ROQL refuses: unknown fields, a date that is not one."""
+    if node is None:
+        return None
+    if node[0] in ("or", "and"):
+        check(node[1])
+        check(node[2])
+    elif node[0] == "not":
+        check(node[1])
+    else:
+        _, _, left, right = node
+        for side, other in ((left, right), (right, left)):
+            if side[0] == "col" and side[1] not in QUERYABLE | {"emails.address"}:
+                raise Refused(f"'{side[1]}' is not a queryable field of Contacts")
+            if side[0] == "col" and side[1] in TIMES and other[0] == "lit":
+                _parse_time(str(other[1]))
+    return node
+
+
 def matches(node: Node | None, contact: dict[str, Any]) -> bool:
     if node is None:
         return True
@@ -680,7 +703,7 @@ class OracleB2BEmulator(Emulator):
         where = None
         if params.get("q"):
             parser = Roql(params["q"])
-            where = parser.expr()
+            where = check(parser.expr())
             parser.end()
         found = [c for c in self.contacts.values() if matches(where, c)]
         for key, direction in reversed(_order(params.get("orderBy", "id:asc"))):
@@ -738,6 +761,7 @@ class OracleB2BEmulator(Emulator):
         if not query:
             raise Refused("the query parameter is required")
         columns, table, where = Roql(query).select()
+        check(where)
         if table.lower() != "contacts":
             raise Refused(f"'{table}' is not a table this emulator can query")
         if [c.lower() for c in columns] != ["id"]:

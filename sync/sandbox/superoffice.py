@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -277,7 +278,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def parse_filter(text: str) -> Predicate:
+def parse_filter(text: str, known: Container[str]) -> Predicate:
     """A predicate over `values(column) -> list`; any value matching makes the clause true."""
     tokens = _tokens(text)
     pos = 0
@@ -293,20 +294,18 @@ def parse_filter(text: str) -> Predicate:
         return tokens[pos][1].lower() if pos < len(tokens) else ""
 
     def expr() -> Predicate:
-        left = term()
+        parts = [term()]
         while peek() == "or":
             take()
-            a, b = left, term()
-            left = lambda v, a=a, b=b: a(v) or b(v)  # noqa: E731
-        return left
+            parts.append(term())
+        return lambda values: any(p(values) for p in parts)
 
     def term() -> Predicate:
-        left = factor()
+        parts = [factor()]
         while peek() == "and":
             take()
-            a, b = left, factor()
-            left = lambda v, a=a, b=b: a(v) and b(v)  # noqa: E731
-        return left
+            parts.append(factor())
+        return lambda values: all(p(values) for p in parts)
 
     def factor() -> Predicate:
         if peek() == "(":
@@ -316,6 +315,8 @@ def parse_filter(text: str) -> Predicate:
                 raise Invalid(400, "ArgumentException", "$filter: missing )")
             return inner
         column, op, (kind, literal) = take()[1], take()[1].lower(), take()
+        if column not in known:
+            raise Invalid(400, "ArgumentException", f"unknown archive column {column!r}")
         if op not in COMPARE:
             raise Invalid(400, "ArgumentException", f"$filter: unknown operator {op!r}")
         want = literal[1:-1].replace("''", "'") if kind == "str" else literal
@@ -344,6 +345,22 @@ def _compare(op: str, value: Any, want: str) -> bool:
 
 
 # ---- archive columns: name -> the values of one entity (several for email) ----
+
+
+def _put(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
+    """Set doc[a][b][0][c] = value, creating what is missing on the way."""
+    cur: Any = doc
+    for step, nxt in itertools.pairwise(path):
+        if isinstance(step, int):
+            while len(cur) <= step:
+                cur.append({})
+            cur = cur[step]
+            continue
+        empty: Any = [] if isinstance(nxt, int) else {}
+        if not isinstance(cur.get(step), type(empty)):
+            cur[step] = empty
+        cur = cur[step]
+    cur[path[-1]] = value
 
 
 def _firsts(entity: dict[str, Any], key: str) -> list[str]:
@@ -421,18 +438,22 @@ def json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
                 parent = parent[int(key)] if isinstance(parent, list) else parent[key]
             last = keys[-1]
             index = (len(parent) if last == "-" else int(last)) if isinstance(parent, list) else 0
-            action = op.get("op")
+            action, value = op.get("op"), op.get("value")
             if action == "test":
                 current = parent[index] if isinstance(parent, list) else parent.get(last)
-                if current != op.get("value"):
+                if current != value:
                     raise Invalid(409, "ConflictException", f"test failed at {op['path']}")
-            elif action in ("add", "replace") and isinstance(parent, list):
-                parent.insert(index, op.get("value")) if action == "add" else None
-                parent[index] = op.get("value")
+            elif isinstance(parent, list) and action in ("add", "replace", "remove"):
+                if action == "add":
+                    parent.insert(index, value)
+                elif action == "replace":
+                    parent[index] = value
+                else:
+                    del parent[index]
             elif action in ("add", "replace"):
-                parent[last] = op.get("value")
+                parent[last] = value
             elif action == "remove":
-                del parent[index if isinstance(parent, list) else last]
+                del parent[last]
             else:
                 raise Invalid(400, "ArgumentException", f"unsupported op {action!r}")
         except (KeyError, IndexError, ValueError, TypeError):
@@ -529,18 +550,8 @@ class SuperOfficeEmulator(Emulator):
             if name == "country":
                 cid = COUNTRIES.get(str(value or "").upper(), (None, ""))[0]
                 body["Country"] = {"CountryId": cid} if cid else None
-                continue
-            path = CANONICAL[self.entity].get(name)
-            if path is None:
-                continue
-            cur = body
-            for step, nxt in zip(path, path[1:], strict=False):
-                if isinstance(nxt, int):
-                    cur = cur.setdefault(step, [{}])
-                    cur = cur[nxt] if cur else cur.append({}) or cur[0]
-                else:
-                    cur = cur.setdefault(step, {}) if isinstance(cur, dict) else cur
-            cur[path[-1]] = value
+            elif name in CANONICAL[self.entity]:
+                _put(body, CANONICAL[self.entity][name], value)
         return body
 
     def seed_person(self, person: dict[str, Any]) -> str:
@@ -592,8 +603,13 @@ class SuperOfficeEmulator(Emulator):
         auth = request.headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         if f"{scheme.lower()} {value.strip()}" not in self.accepted:
-            return _error(401, "UnauthorizedAccessException", "Authentication failed",
-                          **{"WWW-Authenticate": 'Basic, Bearer, SOTicket realm="SuperOffice"'})  # fmt: skip
+            challenge = 'Basic, Bearer, SOTicket realm="SuperOffice"'
+            return _error(
+                401,
+                "UnauthorizedAccessException",
+                "Authentication failed",
+                **{"WWW-Authenticate": challenge},
+            )
         if self.app_token and request.headers.get("so-apptoken") != self.app_token:
             return _error(401, "UnauthorizedAccessException", "missing or unknown SO-AppToken")
         entity, item = m.group(1), m.group(2)
@@ -615,12 +631,13 @@ class SuperOfficeEmulator(Emulator):
     def _out(self, request: Request, entity: str, record: dict[str, Any]) -> JSONResponse:
         base = str(request.base_url).rstrip("/") + request.url.path.rsplit(f"/{entity}", 1)[0]
         key = record[f"{entity}Id"]
-        body = {**copy.deepcopy(record), "TableRight": None, "FieldProperties": {},
-                "_Links": {"Self": f"{base}/{entity}/{key}", "Archive": f"{base}/{entity}"}}  # fmt: skip
+        links = {"Self": f"{base}/{entity}/{key}", "Archive": f"{base}/{entity}"}
+        body = {**copy.deepcopy(record), "TableRight": None, "FieldProperties": {}, "_Links": links}
         select = request.query_params.get("$select")
         if select:
             wanted = {s.split("/")[0].strip().lower() for s in select.split(",")}
-            body = {k: (v if k.lower() in wanted or k == "_Links" else None) for k, v in body.items()}
+            keep = {k for k in body if k.lower() in wanted or k == "_Links"}
+            body = {k: (v if k in keep else None) for k, v in body.items()}
         return JSONResponse(body)
 
     async def _json(self, request: Request, *types: str) -> Any:
@@ -650,7 +667,8 @@ class SuperOfficeEmulator(Emulator):
     async def _write(self, request: Request, entity: str, vendor_id: int | None) -> Response:
         body = await self._json(request, "application/json", "text/json")
         check_entity(entity, body)
-        return self._out(request, entity, self.store[entity][self._save(entity, body, vendor_id)])
+        saved = self._save(entity, body, vendor_id)
+        return self._out(request, entity, self.store[entity][saved])
 
     async def _item(self, request: Request, entity: str, vendor_id: int) -> Response:
         record = self.store[entity].get(vendor_id)
@@ -668,12 +686,12 @@ class SuperOfficeEmulator(Emulator):
         patch = await self._json(request, "application/merge-patch+json",
                                  "application/json-patch+json")  # fmt: skip
         if ctype == "application/merge-patch+json":
-            check_entity(entity, {**record, **(patch if isinstance(patch, dict) else {})})
             patched = merge_patch(record, patch)
         else:
             patched = json_patch(record, patch)
         check_entity(entity, patched)
-        return self._out(request, entity, self.store[entity][self._save(entity, patched, vendor_id)])
+        self._save(entity, patched, vendor_id)
+        return self._out(request, entity, self.store[entity][vendor_id])
 
     def _list(self, request: Request, entity: str) -> Response:
         q = request.query_params
@@ -692,15 +710,12 @@ class SuperOfficeEmulator(Emulator):
             raise Invalid(400, "ArgumentException", "$top and $skip are whole numbers") from None
         rows = list(self.store[entity].values())
         if q.get("$filter"):
-            where = parse_filter(q["$filter"])
-            for column in re.findall(r"([\w/:]+)\s+\w+\s+'", q["$filter"]):
-                if column not in columns:
-                    raise Invalid(400, "ArgumentException", f"unknown archive column {column!r}")
-            rows = [r for r in rows if where(lambda c, r=r: columns[c](r) if c in columns else [])]
+            where = parse_filter(q["$filter"], columns)
+            rows = [r for r in rows if where(_values(columns, r))]
         for spec in reversed(order):
             column, *direction = spec.split()
-            rows.sort(key=lambda r, c=column: _sort_key(columns[c](r)),
-                      reverse=bool(direction) and direction[0].lower() == "desc")  # fmt: skip
+            descending = bool(direction) and direction[0].lower() == "desc"
+            rows.sort(key=_sort_key(columns[column]), reverse=descending)
         wanted = len(rows) - skip if top is None else min(top, len(rows) - skip)
         page = rows[skip : skip + min(max(wanted, 0), self.page_size)]
         next_skip = skip + len(page) if len(page) < wanted else None
@@ -724,10 +739,21 @@ class SuperOfficeEmulator(Emulator):
         return JSONResponse({"odata.metadata": meta, "odata.nextLink": link, "value": value})
 
 
-def _sort_key(values: list[Any]) -> tuple[int, Any]:
-    value = values[0] if values else None
-    if value is None:
-        return (0, "")
-    if isinstance(value, datetime | date):
-        return (1, value.isoformat())
-    return (2, value) if isinstance(value, int) else (3, str(value).lower())
+Column = Callable[[dict[str, Any]], list[Any]]
+
+
+def _values(columns: dict[str, Column], record: dict[str, Any]) -> Callable[[str], list[Any]]:
+    return lambda column: columns[column](record)
+
+
+def _sort_key(column: Column) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    def key(record: dict[str, Any]) -> tuple[int, Any]:
+        values = column(record)
+        value = values[0] if values else None
+        if value is None:
+            return (0, "")
+        if isinstance(value, datetime | date):
+            return (1, value.isoformat())
+        return (2, value) if isinstance(value, int) else (3, str(value).lower())
+
+    return key
