@@ -1,0 +1,61 @@
+"""Random edits, deletes and syncs over three memory systems; then the guarantees must hold:
+after quiet runs every system agrees, no contact is duplicated, and every edit is either
+everywhere or in an open conflict."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sync.store.repo import Store
+from tests.engine_helpers import World
+
+SYSTEMS = ["a", "b", "c"]
+PEOPLE = [f"p{i}@example.org" for i in range(5)]
+FIELDS = ["title", "city"]
+VALUES = ["x", "y", "z"]
+
+step = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(SYSTEMS), st.sampled_from(PEOPLE)),
+    st.tuples(st.just("edit"), st.sampled_from(SYSTEMS), st.sampled_from(PEOPLE),
+              st.sampled_from(FIELDS), st.sampled_from(VALUES)),
+    st.tuples(st.just("delete"), st.sampled_from(SYSTEMS), st.sampled_from(PEOPLE)),
+    st.tuples(st.just("sync")),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(step, max_size=14), policy=st.sampled_from(["manual", "newest"]))
+def test_random_histories_converge(steps: list[tuple], policy: str) -> None:  # type: ignore[type-arg]
+    with tempfile.TemporaryDirectory() as tmp:
+        w = World(Path(tmp), SYSTEMS, conflict_policy=policy, max_delete_fraction=1.0)
+        last_edit: dict[tuple[str, str], str] = {}
+        for s in steps:
+            if s[0] == "add" and w.by_email(s[1], s[2]) is None:
+                w.add(s[1], email=s[2])
+            elif s[0] == "edit" and w.by_email(s[1], s[2]) is not None:
+                w.edit(s[1], s[2], **{s[3]: s[4]})
+                last_edit[(s[2], s[3])] = s[4]
+            elif s[0] == "delete" and w.by_email(s[1], s[2]) is not None:
+                w.remove(s[1], s[2])
+            elif s[0] == "sync":
+                w.sync(allow_mass_delete=True)
+        for _ in range(3):
+            w.sync(allow_mass_delete=True)
+        assert w.sync(allow_mass_delete=True).writes == 0
+        with w.store.session() as sess:
+            open_fields = {(p.email, c.field) for c, p in Store.conflicts(sess)}
+        for system in SYSTEMS:
+            found = [r["email"] for r in w.records(system).values()]
+            assert len(found) == len(set(found)), f"duplicate in {system}: {found}"
+        holders = [{r["email"] for r in w.records(s).values()} for s in SYSTEMS]
+        assert holders[0] == holders[1] == holders[2]
+        for email in holders[0]:
+            for f in FIELDS:
+                if (email, f) in open_fields:
+                    continue
+                values = {w.by_email(s, email).get(f) for s in SYSTEMS}  # type: ignore[union-attr]
+                assert len(values) == 1, (email, f, values)
