@@ -35,6 +35,7 @@ SO-Culture and SO-TimeZone, each sent only when set.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -83,7 +84,7 @@ class SuperOfficeConnector(HttpConnector):
 
     @classmethod
     def check(cls, settings: SystemSettings) -> list[str]:
-        key = f"{settings.options.entity}Id"  # type: ignore[attr-defined]
+        key = f"{getattr(settings.options, 'entity', 'Contact')}Id"
         wrong = settings.mapping.id_path != parse_path(key)
         return super().check(settings) + ([f"the mapping's id must be {key!r}"] if wrong else [])
 
@@ -128,7 +129,9 @@ class SuperOfficeConnector(HttpConnector):
             rows = [r for r in rows if self._recent(r, since)]
         found, problems = await self._entities([str(r[self.id_col]) for r in rows])
         stamps = [parse_time(e.get(k)) for e in found for k in ("UpdatedDate", "CreatedDate")]
-        latest = max([s for s in stamps if s is not None] + ([since] if since else []), default=None)
+        latest = max(
+            [s for s in stamps if s is not None] + ([since] if since else []), default=None
+        )
         return Listing(
             records=[VendorRecord(str(e[f"{self.entity}Id"]), e) for e in found if _alive(e)],
             complete=problem is None and not problems,
@@ -189,13 +192,11 @@ class SuperOfficeConnector(HttpConnector):
         results = await asyncio.gather(*(self._get(i) for i in ids), return_exceptions=True)
         found, problems = [], []
         for vendor_id, result in zip(ids, results, strict=True):
-            if isinstance(result, AuthError) or not isinstance(result, dict | ConnectorError):
-                if isinstance(result, BaseException):
-                    raise result
-                continue
-            if isinstance(result, ConnectorError):
+            if isinstance(result, ConnectorError) and not isinstance(result, AuthError):
                 problems.append(f"GET {self.entity}/{vendor_id} failed: {result}")
-            else:
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
                 found.append(result)
         return found, problems
 
@@ -212,7 +213,8 @@ class SuperOfficeConnector(HttpConnector):
         )
         field = self.settings.mapping.fields.get("email")
         path = field.path if field else parse_path("Emails[0].Value")
-        for row in page.get("value") or [] if isinstance(page, dict) else []:
+        rows = page.get("value") if isinstance(page, dict) else None
+        for row in rows if isinstance(rows, list) else []:
             entity = await self._get(str(row.get(self.id_col)))
             found = str(get_path(entity, path) or "").strip().lower() if entity else ""
             if entity and _alive(entity) and found == email.strip().lower():
@@ -237,20 +239,20 @@ class SuperOfficeConnector(HttpConnector):
         if self.options.update_method == "patch":
             patch = changes
             if any(isinstance(v, list) for v in changes.values()):
-                current = await self.client.request_json("GET", path)
+                current = await self.client.request_json("GET", path) or {}
                 patch = {k: _merged(current.get(k), v) for k, v in changes.items()}
             answer = await self.client.request_json("PATCH", path, json=patch, headers=MERGE_PATCH)
         else:
             current = await self.client.request_json("GET", path)
+            if not isinstance(current, dict):
+                raise Rejected(f"GET {path} answered without an entity")
             entity = {k: v for k, v in current.items() if k not in ANSWER_ONLY}
             answer = await self.client.request_json("PUT", path, json=_merged(entity, changes))
         return answer if isinstance(answer, dict) else None
 
     async def delete(self, vendor_id: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):  # already gone: done
             await self.client.request("DELETE", f"{self.entity}/{vendor_id}")
-        except NotFound:
-            pass
 
 
 def _alive(entity: dict[str, Any]) -> bool:
@@ -269,8 +271,9 @@ def _merged(current: Any, change: Any) -> Any:
     """`change` applied onto `current`: objects key by key, arrays element by element."""
     if isinstance(change, dict) and isinstance(current, dict):
         return {**current, **{k: _merged(current.get(k), v) for k, v in change.items()}}
-    if isinstance(change, list) and isinstance(current, list):
-        out = [_merged(old, new) for old, new in zip(current, change, strict=False)]
-        out += current[len(change) :] + change[len(current) :]
+    if isinstance(change, list):
+        old = current if isinstance(current, list) else []
+        out = [_merged(o, n) for o, n in zip(old, change, strict=False)]
+        out += old[len(change) :] + change[len(old) :]
         return [e for e in out if not (isinstance(e, dict) and "Value" in e and not e["Value"])]
     return change

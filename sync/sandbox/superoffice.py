@@ -530,7 +530,7 @@ class SuperOfficeEmulator(Emulator):
                      "Description": e.get("Description") or ""}
                     for e in record[prop] if e.get("Value")
                 ]  # fmt: skip
-        country = record.get("Country")
+        country = record.pop("Country", None)
         if isinstance(country, dict) and country.get("CountryId") in COUNTRY_BY_ID:
             iso, name = COUNTRY_BY_ID[country["CountryId"]]
             record["Country"] = {**country, "TwoLetterISOCountry": iso, "EnglishName": name,

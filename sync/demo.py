@@ -1,0 +1,136 @@
+"""`contactsync demo`: the five vendor emulators on loopback, sample people, two full runs.
+
+The people overlap across systems, one of them was edited differently in two systems (a
+conflict), one exists twice in Lightening (a duplicate), and one has a name too long for
+Lightening (a failed record with its reason). The second run writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sync.config import load_config
+from sync.engine import Engine
+from sync.report import print_run
+from sync.sandbox.serve import VENDORS, Served, emulator_for, serve
+from sync.store.repo import Store
+
+REPO = Path(__file__).resolve().parent.parent
+LONG_NAME = "Maximilian-Alexander Konstantin Bartholomew-Featherstonehaugh Wolfeschlegel"
+
+PEOPLE: dict[str, list[dict[str, Any]]] = {
+    "oracle_b2b": [
+        {"email": "craig.daniels@example.com", "first_name": "Craig", "last_name": "Daniels",
+         "phone": "+1 720 340 1313", "city": "Denver", "street": "110 Main St",
+         "postal_code": "80207", "region": "CO", "country": "US", "title": "Driver"},
+        {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
+         "phone": "+44 20 7946 0000", "title": "Countess"},
+    ],
+    "serviceops": [
+        {"email": "grace@example.org", "first_name": "Grace", "last_name": "Hopper",
+         "phone": "+1 202 555 0100", "department": "Navy"},
+        {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
+         "phone": "+44 20 7946 0000", "department": "Engines"},
+    ],
+    "superoffice": [
+        {"email": "alan@example.org", "first_name": "Alan", "last_name": "Turing",
+         "phone": "+44 161 496 0000", "title": "Analyst"},
+        {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
+         "phone": "+44 20 7946 0000", "title": "Duchess"},
+        {"email": "max@example.org", "first_name": LONG_NAME.split()[0],
+         "last_name": " ".join(LONG_NAME.split()[1:]), "phone": "+49 30 901820"},
+    ],
+    "lightening": [
+        {"email": "linus@example.org", "first_name": "Linus", "last_name": "Torvalds",
+         "phone": "+358 9 1234567", "department": "Kernel"},
+        {"email": "dup@example.org", "first_name": "Dee", "last_name": "Plicate"},
+        {"email": "dup@example.org", "first_name": "Dee", "last_name": "Plicate-Again"},
+    ],
+    "onecontact": [],
+}
+
+
+def start_all() -> dict[str, Served]:
+    return {vendor: serve(vendor, emulator_for(vendor)) for vendor in VENDORS}
+
+
+def write_config(folder: Path, served: dict[str, Served]) -> Path:
+    """The shipped sync.toml with this demo's ports."""
+    shipped = tomllib.loads((REPO / "sync.toml").read_text())
+    lines = [
+        f'[state]\nurl = "sqlite:///{folder / "state.db"}"\n',
+        "[sync]",
+        *[f"{k} = {_toml(v)}" for k, v in shipped.get("sync", {}).items()],
+        "",
+    ]
+    for vendor, s in served.items():
+        table = s.emulator.system_table(s.url)  # type: ignore[attr-defined]
+        table["mapping"] = str(REPO / table["mapping"])
+        lines.append(f"[systems.{vendor}]")
+        nested = {k: v for k, v in table.items() if isinstance(v, dict)}
+        lines += [f"{k} = {_toml(v)}" for k, v in table.items() if k not in nested]
+        for key, sub in nested.items():
+            lines.append(f"[systems.{vendor}.{key}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in sub.items()]
+        lines.append("")
+    path = folder / "sync.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def main(folder: Path, *, runs: int = 2, console: Console | None = None) -> int:
+    console = console or Console()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    served = start_all()
+    try:
+        for vendor, people in PEOPLE.items():
+            for person in people:
+                served[vendor].emulator.seed_person(person)  # type: ignore[attr-defined]
+            env = getattr(served[vendor].emulator, "DEFAULT_ENV", {})
+            os.environ.update(env)
+        config = write_config(folder, served)
+        console.print(f"emulators on 127.0.0.1; configuration in {config}")
+        settings = load_config(config)
+        store = Store(settings.state_url)
+        code = 0
+        for i in range(runs):
+            console.rule(f"run {i + 1}")
+            report = asyncio.run(Engine(settings, store).run())
+            print_run(report, console)
+            code = report.exit_code
+        store.dispose()
+        table = Table(title="what each system holds now")
+        table.add_column("system")
+        table.add_column("contacts", justify="right")
+        table.add_column("emails")
+        for vendor, s in served.items():
+            people = s.emulator.people()  # type: ignore[attr-defined]
+            emails = sorted({str(p.get("email") or p.get("phone")) for p in people})
+            table.add_row(vendor, str(len(people)), ", ".join(emails))
+        console.print(table)
+        console.print("see the conflict: contactsync --config "
+                      f"{config} conflicts list")
+        return code
+    finally:
+        for s in served.values():
+            s.stop()

@@ -1,0 +1,466 @@
+"""Motadata ServiceOps 8.4 emulator: OAuth tokens, requesters, requests.
+
+From ../shared/seeds/001_03338e10568f8112.txt and the notes in ../shared/seeds/README.md:
+
+- `POST /api/oauth/token`: Basic client_id:client_secret, form username / password /
+  grant_type=password; answers a JWT `access_token` with `expires_in`. Tokens expire after
+  `token_lifetime` seconds of `clock` (both settable, so tests can age a token); an expired or
+  unknown token answers 401 `{"error": "invalid_token", ...}`, as Spring's OAuth server does;
+- every other call needs `Authorization: Bearer <token>`;
+- requesters: `POST /api/v1/requester`, `PATCH|DELETE /api/v1/requester/{id}` and
+  `POST /api/v1/requester/search/byqual?offset=&size=` with a `qualDetails` body
+  (FlatQualificationRest of RelationalQualificationRest), answering
+  `{"objectList": [...], "totalCount": n}` in id order; times are epoch milliseconds;
+- requests: `POST /api/v1/request` with the documented keys (and `name`, which the document's
+  sample sends), for a registered `requesterEmail`; answered like the document's sample.
+
+Where the document is silent we chose: requester keys are the documented ones only, `name`
+and a unique `email` are required, text is at most 100 characters (phone numbers 30), and
+`locationName` must name a known location ("Location Must Exist"). Errors answer
+`{"errorCode", "userMessage"}`; wrong verbs 405. Qualification keys: `user.email`,
+`user.name`, `user.id`, `user.createdTime`, `user.updatedTime`; operators `equal`,
+`not_equal`, `greater_than`, `greater_than_or_equal`, `less_than`, `less_than_or_equal`,
+`contains`, `in`. The `truncate` fault cuts a page in half while `totalCount` counts it whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sync.sandbox.base import Emulator
+
+CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-secret"
+USERNAME, PASSWORD = "sandbox-technician", "sandbox-password"
+TEXT_MAX, PHONE_MAX = 100, 30
+REQUESTER_TEXT = ("name", "email", "userLogOnName", "locationName", "departmentName", "manager")
+REQUESTER_PHONES = ("contactNo", "altContactNo1", "altContactNo2")
+REQUESTER_KEYS = {*REQUESTER_TEXT, *REQUESTER_PHONES, "vipRequester", "customField"}
+REQUEST_TEXT = (
+    "subject",
+    "categoryName",
+    "requesterEmail",
+    "impactName",
+    "priorityName",
+    "urgencyName",
+    "departmentName",
+    "locationName",
+    "supportLevel",
+    "source",
+    "statusName",
+    "name",
+)
+REQUEST_LISTS = ("ccEmailSet", "tags", "fileAttachments", "linkAssetIds")
+REQUEST_KEYS = {*REQUEST_TEXT, *REQUEST_LISTS, "spam", "customField"}
+CHOICES = {
+    "impactName": {"low", "on user", "on department", "on business"},
+    "priorityName": {"low", "medium", "high", "urgent"},
+    "urgencyName": {"low", "medium", "high", "urgent"},
+    "statusName": {"open", "in progress", "pending", "resolved", "closed"},
+    "supportLevel": {"tier1", "tier2", "tier3", "tier4"},
+}
+LOCATIONS = {"Head Office", "Remote"}
+PROPERTIES = {"user.email", "user.name", "user.id", "user.createdTime", "user.updatedTime"}
+VALUE_TYPES = {"StringValueRest", "LongValueRest", "TimeValueRest", "ListLongValueRest"}
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "equal": lambda a, b: a == b,
+    "not_equal": lambda a, b: a != b,
+    "greater_than": lambda a, b: a is not None and a > b,
+    "greater_than_or_equal": lambda a, b: a is not None and a >= b,
+    "less_than": lambda a, b: a is not None and a < b,
+    "less_than_or_equal": lambda a, b: a is not None and a <= b,
+    "contains": lambda a, b: isinstance(a, str) and str(b) in a,
+    "in": lambda a, b: a in b,
+}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# canonical name -> requester key, for seed_person / edit / people
+CANONICAL = {
+    "email": "email",
+    "phone": "contactNo",
+    "mobile": "altContactNo1",
+    "department": "departmentName",
+}
+
+
+class Refused(Exception):
+    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST") -> None:
+        super().__init__(message)
+        self.message, self.status, self.code = message, status, code
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _split(name: str | None) -> tuple[str | None, str | None]:
+    words = (name or "").split()
+    if len(words) < 2:
+        return (words[0] if words else None), None
+    return " ".join(words[:-1]), words[-1]
+
+
+def _check_text(body: dict[str, Any], key: str, limit: int) -> None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise Refused(f"{key} must be a string")
+    if value and len(value) > limit:
+        raise Refused(f"{key} must be at most {limit} characters")
+
+
+def _check_requester(body: dict[str, Any], creating: bool) -> None:
+    for key in body:
+        if key not in REQUESTER_KEYS:
+            raise Refused(f"Unknown field {key}")
+    for key in REQUESTER_TEXT:
+        _check_text(body, key, TEXT_MAX)
+    for key in REQUESTER_PHONES:
+        _check_text(body, key, PHONE_MAX)
+    if "vipRequester" in body and not isinstance(body["vipRequester"], bool):
+        raise Refused("vipRequester must be true or false")
+    if "customField" in body and not isinstance(body["customField"], dict):
+        raise Refused("customField must be an object")
+    if body.get("locationName") and body["locationName"] not in LOCATIONS:
+        raise Refused(f"Location {body['locationName']} does not exist")
+    for key in ("name", "email"):
+        if (creating or key in body) and not str(body.get(key) or "").strip():
+            raise Refused(f"{key} is required")
+    if body.get("email") and not EMAIL.match(body["email"]):
+        raise Refused(f"{body['email']} is not a valid email address")
+
+
+def _check_request(body: dict[str, Any]) -> None:
+    for key in body:
+        if key not in REQUEST_KEYS:
+            raise Refused(f"Unknown field {key}")
+    for key in REQUEST_TEXT:
+        _check_text(body, key, 255 if key == "subject" else TEXT_MAX)
+    for key in ("subject", "requesterEmail"):
+        if not str(body.get(key) or "").strip():
+            raise Refused(f"{key} is required")
+    for key, allowed in CHOICES.items():
+        value = body.get(key)
+        if value is not None and value.lower().replace(" ", "") not in {
+            a.replace(" ", "") for a in allowed
+        }:
+            raise Refused(f"{key} {value!r} is not one of {sorted(allowed)}")
+    for key in REQUEST_LISTS:
+        items = body.get(key)
+        if items is not None and not isinstance(items, list):
+            raise Refused(f"{key} must be an array")
+        wanted = str if key in ("ccEmailSet", "tags") else dict
+        if any(not isinstance(item, wanted) for item in items or []):
+            raise Refused(f"{key} has an item of the wrong type")
+    if "spam" in body and not isinstance(body["spam"], bool):
+        raise Refused("spam must be true or false")
+    if "customField" in body and not isinstance(body["customField"], dict):
+        raise Refused("customField must be an object")
+    if body.get("locationName") and body["locationName"] not in LOCATIONS:
+        raise Refused(f"Location {body['locationName']} does not exist")
+
+
+def _qualifier(body: Any) -> Callable[[dict[str, Any]], bool]:
+    """The test a qualDetails body puts on a requester; Refused for anything malformed."""
+    if not isinstance(body, dict) or set(body) != {"qualDetails"}:
+        raise Refused('the body must be {"qualDetails": {...}}')
+    details = body["qualDetails"]
+    if not isinstance(details, dict) or details.get("type") != "FlatQualificationRest":
+        raise Refused("qualDetails.type must be FlatQualificationRest")
+    if set(details) - {"type", "quals"} or not isinstance(details.get("quals", []), list):
+        raise Refused("qualDetails takes type and quals")
+    tests = [_relation(q) for q in details.get("quals", [])]
+    return lambda record: all(test(record) for test in tests)
+
+
+def _relation(qual: Any) -> Callable[[dict[str, Any]], bool]:
+    if not isinstance(qual, dict) or qual.get("type") != "RelationalQualificationRest":
+        raise Refused("each qual must be a RelationalQualificationRest")
+    if set(qual) != {"type", "leftOperand", "operator", "rightOperand"}:
+        raise Refused("a qual takes type, leftOperand, operator and rightOperand")
+    left, operator, right = qual["leftOperand"], qual["operator"], qual["rightOperand"]
+    if not isinstance(left, dict) or left != {
+        "type": "PropertyOperandRest",
+        "key": left.get("key"),
+    }:
+        raise Refused("leftOperand must be a PropertyOperandRest with a key")
+    if left["key"] not in PROPERTIES:
+        raise Refused(f"unknown property {left['key']}")
+    if operator not in OPERATORS:
+        raise Refused(f"unknown operator {operator}")
+    value = right.get("value") if isinstance(right, dict) else None
+    if right != {"type": "ValueOperandRest", "value": value} or not isinstance(value, dict):
+        raise Refused("rightOperand must be a ValueOperandRest with a value")
+    if value.get("type") not in VALUE_TYPES or set(value) != {"type", "value"}:
+        raise Refused(f"unknown value type {value.get('type')}")
+    wanted = value["value"]
+    numeric = value["type"] in ("LongValueRest", "TimeValueRest")
+    if numeric and (not isinstance(wanted, int) or isinstance(wanted, bool)):
+        raise Refused(f"{value['type']} needs a whole number")
+    field = left["key"].split(".", 1)[1]
+    compare = OPERATORS[operator]
+    if field in ("email", "name") and isinstance(wanted, str):
+        return lambda r: compare((r.get(field) or "").lower(), wanted.lower())
+    return lambda r: compare(r.get(field), wanted)
+
+
+class ServiceOpsEmulator(Emulator):
+    name = "serviceops"
+    DEFAULT_ENV: dict[str, str] = {
+        "SERVICEOPS_CLIENT_ID": CLIENT_ID,
+        "SERVICEOPS_CLIENT_SECRET": CLIENT_SECRET,
+        "SERVICEOPS_USERNAME": USERNAME,
+        "SERVICEOPS_PASSWORD": PASSWORD,
+    }
+
+    def __init__(self, *, token_lifetime: float = 3600.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.token_lifetime = token_lifetime
+        self.clock: Callable[[], float] = time.time
+        self.tokens: dict[str, float] = {}  # access token -> expiry on `clock`
+        self.requesters: dict[int, dict[str, Any]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self._last_ms = 0
+        self._key = uuid.uuid4().bytes
+        verbs = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=verbs)])
+
+    def system_table(self, base_url: str) -> dict[str, Any]:
+        return {
+            "connector": "serviceops",
+            "base_url": base_url.rstrip("/"),
+            "mapping": "mappings/serviceops.toml",
+            "auth": {
+                "kind": "oauth_password",
+                "client_id_env": "SERVICEOPS_CLIENT_ID",
+                "client_secret_env": "SERVICEOPS_CLIENT_SECRET",
+                "username_env": "SERVICEOPS_USERNAME",
+                "password_env": "SERVICEOPS_PASSWORD",
+            },
+        }
+
+    # --- the store, as a technician in ServiceOps would change it ---
+
+    def _now(self) -> int:
+        """Strictly increasing epoch milliseconds."""
+        self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
+        return self._last_ms
+
+    def _store(self, body: dict[str, Any], requester_id: int | None = None) -> dict[str, Any]:
+        now = self._now()
+        if requester_id is None:
+            requester_id = self.new_id()
+            record: dict[str, Any] = {"id": requester_id, "createdTime": now}
+            record |= {k: None for k in (*REQUESTER_TEXT, *REQUESTER_PHONES)}
+            record |= {"vipRequester": False, "customField": {}}
+        else:
+            record = self.requesters[requester_id]
+        record.update({k: v for k, v in body.items()}, updatedTime=now)
+        self.requesters[requester_id] = record
+        return record
+
+    @staticmethod
+    def _body_of(person: dict[str, Any], old_name: str | None = None) -> dict[str, Any]:
+        body = {key: person[field] for field, key in CANONICAL.items() if field in person}
+        if "first_name" in person or "last_name" in person:
+            first, last = _split(old_name)
+            parts = [person.get("first_name", first), person.get("last_name", last)]
+            body["name"] = " ".join(p for p in parts if p)
+        return body
+
+    def seed_person(self, person: dict[str, Any]) -> str:
+        return str(self._store(self._body_of(person))["id"])
+
+    def edit(self, vendor_id: str, **canonical_fields: Any) -> None:
+        old = self.requesters[int(vendor_id)]["name"]
+        self._store(self._body_of(canonical_fields, old), int(vendor_id))
+
+    def remove(self, vendor_id: str) -> None:
+        self.requesters.pop(int(vendor_id), None)
+
+    def people(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.requesters.values():
+            first, last = _split(r["name"])
+            person = {"id": str(r["id"]), "first_name": first, "last_name": last}
+            person |= {field: r[key] for field, key in CANONICAL.items()}
+            out.append({k: v for k, v in person.items() if v not in (None, "")})
+        return out
+
+    # --- the API ---
+
+    async def _handle(self, request: Request) -> Response:
+        try:
+            return await self._route(request)
+        except Refused as failure:
+            if failure.code in ("invalid_token", "unauthorized", "invalid_client"):
+                body = {"error": failure.code, "error_description": failure.message}
+            else:
+                body = {"errorCode": failure.code, "userMessage": failure.message}
+            return JSONResponse(body, status_code=failure.status)
+
+    async def _route(self, request: Request) -> Response:
+        path, method = request.url.path.rstrip("/"), request.method
+        if path == "/api/oauth/token":
+            self._allow(method, "POST")
+            return await self._token(request)
+        self._bearer(request)
+        if path == "/api/v1/requester":
+            self._allow(method, "POST")
+            return await self._create(request)
+        if path == "/api/v1/requester/search/byqual":
+            self._allow(method, "POST")
+            return await self._search(request)
+        if path == "/api/v1/request":
+            self._allow(method, "POST")
+            return await self._request(request)
+        match = re.fullmatch(r"/api/v1/requester/(\d+)", path)
+        if match:
+            self._allow(method, "PATCH", "DELETE")
+            requester = self.requesters.get(int(match.group(1)))
+            if requester is None:
+                raise Refused(f"Requester {match.group(1)} not found", 404, "NOT_FOUND")
+            if method == "DELETE":
+                del self.requesters[requester["id"]]
+                return Response(status_code=200)
+            return await self._update(request, requester)
+        raise Refused(f"No resource at {path}", 404, "NOT_FOUND")
+
+    @staticmethod
+    def _allow(method: str, *allowed: str) -> None:
+        if method not in allowed:
+            raise Refused(f"Request method '{method}' not supported", 405, "METHOD_NOT_ALLOWED")
+
+    async def _token(self, request: Request) -> Response:
+        pair = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if request.headers.get("authorization") != f"Basic {pair}":
+            raise Refused("Bad client credentials", 401, "invalid_client")
+        form = await request.form()
+        if form.get("grant_type") != "password":
+            raise Refused("Unsupported grant type", 400, "unsupported_grant_type")
+        if (form.get("username"), form.get("password")) != (USERNAME, PASSWORD):
+            raise Refused("Bad credentials", 400, "invalid_grant")
+        now = self.clock()
+        claims = {
+            "user_name": USERNAME,
+            "client_id": CLIENT_ID,
+            "exp": int(now + self.token_lifetime),
+        }
+        claims["jti"] = str(uuid.uuid4())
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        payload = _b64(json.dumps(claims).encode())
+        signature = _b64(hmac.new(self._key, f"{head}.{payload}".encode(), hashlib.sha256).digest())
+        token = f"{head}.{payload}.{signature}"
+        self.tokens[token] = now + self.token_lifetime
+        return JSONResponse(
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "refresh_token": _b64(uuid.uuid4().bytes),
+                "expires_in": int(self.token_lifetime),
+                "scope": "NO-SCOPE",
+                "jti": claims["jti"],
+            }
+        )
+
+    def _bearer(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise Refused("Full authentication is required", 401, "unauthorized")
+        expiry = self.tokens.get(header[len("Bearer ") :])
+        if expiry is None:
+            raise Refused("Invalid access token", 401, "invalid_token")
+        if self.clock() >= expiry:
+            raise Refused("Access token expired", 401, "invalid_token")
+
+    @staticmethod
+    async def _json(request: Request) -> Any:
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise Refused("Content type must be application/json", 415, "UNSUPPORTED_MEDIA")
+        try:
+            return json.loads(await request.body())
+        except ValueError:
+            raise Refused("Malformed JSON request") from None
+
+    async def _object(self, request: Request) -> dict[str, Any]:
+        body = await self._json(request)
+        if not isinstance(body, dict):
+            raise Refused("The body must be a JSON object")
+        return body
+
+    def _email_taken(self, email: str, but: int | None = None) -> bool:
+        wanted = email.strip().lower()
+        return any(
+            (r["email"] or "").lower() == wanted and r["id"] != but
+            for r in self.requesters.values()
+        )
+
+    async def _create(self, request: Request) -> Response:
+        body = await self._object(request)
+        _check_requester(body, creating=True)
+        if self._email_taken(body["email"]):
+            raise Refused(f"Requester with email {body['email']} already exists", 400, "DUPLICATE")
+        return JSONResponse(self._store(body))
+
+    async def _update(self, request: Request, requester: dict[str, Any]) -> Response:
+        body = await self._object(request)
+        _check_requester(body, creating=False)
+        if body.get("email") and self._email_taken(body["email"], requester["id"]):
+            raise Refused(f"Requester with email {body['email']} already exists", 400, "DUPLICATE")
+        return JSONResponse(self._store(body, requester["id"]))
+
+    async def _search(self, request: Request) -> Response:
+        params = request.query_params
+        offset, size = params.get("offset", "0"), params.get("size", "25")
+        if not offset.isdigit() or not size.isdigit() or not 1 <= int(size) <= 1000:
+            raise Refused("offset must be 0 or more and size from 1 to 1000")
+        test = _qualifier(await self._json(request))
+        found = [r for _, r in sorted(self.requesters.items()) if test(r)]
+        page = found[int(offset) : int(offset) + int(size)]
+        if len(page) > 1 and self.faults.hit("truncate"):
+            page = page[: len(page) // 2]
+        return JSONResponse({"objectList": page, "totalCount": len(found)})
+
+    async def _request(self, request: Request) -> Response:
+        body = await self._object(request)
+        _check_request(body)
+        wanted = body["requesterEmail"].strip().lower()
+        requester = next(
+            (r for r in self.requesters.values() if (r["email"] or "").lower() == wanted), None
+        )
+        if requester is None:
+            raise Refused(f"No requester registered with {body['requesterEmail']}")
+        now = self._now()
+        request_id = len(self.requests) + 1
+        answer = {
+            "id": request_id,
+            "createdTime": now,
+            "updatedTime": now,
+            "requesterEmail": body["requesterEmail"],
+            "requesterName": requester["name"],
+            "ccEmailSet": body.get("ccEmailSet", []),
+            "subject": body["subject"],
+            "impactName": body.get("impactName", "Low"),
+            "priorityName": body.get("priorityName", "Low"),
+            "statusName": body.get("statusName", "Open"),
+            "urgencyName": body.get("urgencyName", "Low"),
+            "tags": body.get("tags", []),
+            "customField": body.get("customField", {}),
+            "source": body.get("source", "External"),
+            "spam": body.get("spam", False),
+            "departmentName": body.get("departmentName"),
+            "supportLevel": body.get("supportLevel", "tier1"),
+            "name": body.get("name", f"INC-{request_id}"),
+        }
+        self.requests.append({**body, "id": request_id})
+        return JSONResponse(answer)
