@@ -83,8 +83,9 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         if args.action == "resolve":
             if (args.take is None) == (args.value is None) and not args.dismiss:
                 raise UsageError("resolve needs exactly one of --take SYSTEM, --value VALUE")
-            return conflicts.resolve(store, settings, args.id, args.take, args.value,
-                                     args.dismiss, console)
+            return conflicts.resolve(
+                store, settings, args.id, args.take, args.value, args.dismiss, console
+            )
     finally:
         store.dispose()
     return 2
@@ -121,20 +122,25 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="contactsync", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="path of sync.toml (default: $CONTACTSYNC_CONFIG or ./sync.toml)")
+    p.add_argument(
+        "--config", help="path of sync.toml (default: $CONTACTSYNC_CONFIG or ./sync.toml)"
+    )
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
     once = sub.add_parser("once", help="run one sync of every system")
     once.add_argument("--dry-run", action="store_true", help="plan and print; send nothing")
-    once.add_argument("--allow-mass-delete", action="store_true",
-                      help="apply deletions the guard would hold")
+    once.add_argument(
+        "--allow-mass-delete", action="store_true", help="apply deletions the guard would hold"
+    )
     once.add_argument("--full-scan", action="store_true", help="list every record of every system")
     once.add_argument("--format", choices=["table", "json"], default="table")
     once.set_defaults(func=cmd_once)
 
-    sub.add_parser("check", help="validate sync.toml and every mapping").set_defaults(func=cmd_check)
+    sub.add_parser("check", help="validate sync.toml and every mapping").set_defaults(
+        func=cmd_check
+    )
 
     db = sub.add_parser("db", help="the state database")
     dbsub = db.add_subparsers(dest="db_command", required=True)

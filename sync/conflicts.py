@@ -32,7 +32,9 @@ def as_dict(conflict: Conflict, contact: Contact) -> dict[str, Any]:
 
 def rows(store: Store, include_all: bool = False) -> list[dict[str, Any]]:
     with store.session() as s:
-        return [as_dict(c, p) for c, p in Store.conflicts(s, status=None if include_all else "open")]
+        return [
+            as_dict(c, p) for c, p in Store.conflicts(s, status=None if include_all else "open")
+        ]
 
 
 def render(items: list[dict[str, Any]], fmt: str) -> str:
@@ -43,8 +45,18 @@ def render(items: list[dict[str, Any]], fmt: str) -> str:
     writer.writerow(["id", "email", "field", "base", "system", "value", "changed_at", "status"])
     for item in items:
         for system, v in item["values"].items():
-            writer.writerow([item["id"], item["email"], item["field"], item["base"], system,
-                             v.get("value"), v.get("changed_at"), item["status"]])
+            writer.writerow(
+                [
+                    item["id"],
+                    item["email"],
+                    item["field"],
+                    item["base"],
+                    system,
+                    v.get("value"),
+                    v.get("changed_at"),
+                    item["status"],
+                ]
+            )
     return out.getvalue()
 
 
@@ -64,8 +76,14 @@ def list_conflicts(store: Store, fmt: str, include_all: bool, console: Console) 
             f"{s}: {v.get('value')!r} ({v.get('changed_at') or 'time unknown'})"
             for s, v in item["values"].items()
         )
-        table.add_row(str(item["id"]), item["email"] or "", item["field"], repr(item["base"]),
-                      values, item["status"])
+        table.add_row(
+            str(item["id"]),
+            item["email"] or "",
+            item["field"],
+            repr(item["base"]),
+            values,
+            item["status"],
+        )
     console.print(table)
     return 0
 

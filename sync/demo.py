@@ -28,29 +28,72 @@ LONG_NAME = "Maximilian-Alexander Konstantin Bartholomew-Featherstonehaugh Wolfe
 
 PEOPLE: dict[str, list[dict[str, Any]]] = {
     "oracle_b2b": [
-        {"email": "craig.daniels@example.com", "first_name": "Craig", "last_name": "Daniels",
-         "phone": "+1 720 340 1313", "city": "Denver", "street": "110 Main St",
-         "postal_code": "80207", "region": "CO", "country": "US", "title": "Driver"},
-        {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
-         "phone": "+44 20 7946 0000", "title": "Countess"},
+        {
+            "email": "craig.daniels@example.com",
+            "first_name": "Craig",
+            "last_name": "Daniels",
+            "phone": "+1 720 340 1313",
+            "city": "Denver",
+            "street": "110 Main St",
+            "postal_code": "80207",
+            "region": "CO",
+            "country": "US",
+            "title": "Driver",
+        },
+        {
+            "email": "ada@example.org",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "phone": "+44 20 7946 0000",
+            "title": "Countess",
+        },
     ],
     "serviceops": [
-        {"email": "grace@example.org", "first_name": "Grace", "last_name": "Hopper",
-         "phone": "+1 202 555 0100", "department": "Navy"},
-        {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
-         "phone": "+44 20 7946 0000", "department": "Engines"},
+        {
+            "email": "grace@example.org",
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "phone": "+1 202 555 0100",
+            "department": "Navy",
+        },
+        {
+            "email": "ada@example.org",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "phone": "+44 20 7946 0000",
+            "department": "Engines",
+        },
     ],
     "superoffice": [
-        {"email": "alan@example.org", "first_name": "Alan", "last_name": "Turing",
-         "phone": "+44 161 496 0000", "title": "Analyst"},
-        {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
-         "phone": "+44 20 7946 0000", "title": "Duchess"},
-        {"email": "max@example.org", "first_name": LONG_NAME.split()[0],
-         "last_name": " ".join(LONG_NAME.split()[1:]), "phone": "+49 30 901820"},
+        {
+            "email": "alan@example.org",
+            "first_name": "Alan",
+            "last_name": "Turing",
+            "phone": "+44 161 496 0000",
+            "title": "Analyst",
+        },
+        {
+            "email": "ada@example.org",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "phone": "+44 20 7946 0000",
+            "title": "Duchess",
+        },
+        {
+            "email": "max@example.org",
+            "first_name": LONG_NAME.split()[0],
+            "last_name": " ".join(LONG_NAME.split()[1:]),
+            "phone": "+49 30 901820",
+        },
     ],
     "lightening": [
-        {"email": "linus@example.org", "first_name": "Linus", "last_name": "Torvalds",
-         "phone": "+358 9 1234567", "department": "Kernel"},
+        {
+            "email": "linus@example.org",
+            "first_name": "Linus",
+            "last_name": "Torvalds",
+            "phone": "+358 9 1234567",
+            "department": "Kernel",
+        },
         {"email": "dup@example.org", "first_name": "Dee", "last_name": "Plicate"},
         {"email": "dup@example.org", "first_name": "Dee", "last_name": "Plicate-Again"},
     ],
@@ -128,8 +171,7 @@ def main(folder: Path, *, runs: int = 2, console: Console | None = None) -> int:
             emails = sorted({str(p.get("email") or p.get("phone")) for p in people})
             table.add_row(vendor, str(len(people)), ", ".join(emails))
         console.print(table)
-        console.print("see the conflict: contactsync --config "
-                      f"{config} conflicts list")
+        console.print(f"see the conflict: contactsync --config {config} conflicts list")
         return code
     finally:
         for s in served.values():

@@ -1,4 +1,4 @@
-"""`contactsync status`: the last runs, each system's cursor and health, conflicts, held deletions."""
+"""`contactsync status`: last runs, cursors and health, conflicts, held deletions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
             {
                 "id": r.id,
                 "started_at": r.started_at.isoformat(),
-                "seconds": (r.finished_at - r.started_at).total_seconds() if r.finished_at else None,
+                "seconds": (r.finished_at - r.started_at).total_seconds()
+                if r.finished_at
+                else None,
                 "status": r.status,
                 "writes": {
                     n: {k: v.get(k) for k in ("created", "updated", "deleted")}
@@ -37,10 +39,17 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
             for c in Store.cursors(s).values()
         }
         open_conflicts = len(Store.conflicts(s, status="open"))
-        held = [{"system": a.system, "vendor_id": a.vendor_id, "why": a.error}
-                for a in Store.held_deletions(s)]
-    return {"systems": list(settings.systems), "runs": runs, "cursors": cursors,
-            "open_conflicts": open_conflicts, "held_deletions": held}
+        held = [
+            {"system": a.system, "vendor_id": a.vendor_id, "why": a.error}
+            for a in Store.held_deletions(s)
+        ]
+    return {
+        "systems": list(settings.systems),
+        "runs": runs,
+        "cursors": cursors,
+        "open_conflicts": open_conflicts,
+        "held_deletions": held,
+    }
 
 
 def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
@@ -61,9 +70,15 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         systems.add_column(col)
     for name in data["systems"]:
         c = data["cursors"].get(name, {})
-        systems.add_row(name, str(c.get("cursor") or "-"), str(c.get("last_full_scan") or "-"),
-                        str(c.get("last_success") or "-"), str(c.get("last_error") or ""))
+        systems.add_row(
+            name,
+            str(c.get("cursor") or "-"),
+            str(c.get("last_full_scan") or "-"),
+            str(c.get("last_success") or "-"),
+            str(c.get("last_error") or ""),
+        )
     console.print(systems)
-    console.print(f"open conflicts: {data['open_conflicts']}; "
-                  f"held deletions: {len(data['held_deletions'])}")
+    console.print(
+        f"open conflicts: {data['open_conflicts']}; held deletions: {len(data['held_deletions'])}"
+    )
     return 0

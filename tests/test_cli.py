@@ -43,7 +43,10 @@ def folder(tmp_path: Path) -> Path:
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sync", "--config", str(folder / "sync.toml"), *args],
-        capture_output=True, text=True, cwd=folder, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=60,
     )
 
 
@@ -66,8 +69,7 @@ def test_two_csv_files_sync_both_ways_and_settle(folder: Path) -> None:
     second = run(folder, "once", "--format", "json")
     assert second.returncode == 0
     report = json.loads(second.stdout)
-    assert all(s["created"] + s["updated"] + s["deleted"] == 0
-               for s in report["systems"].values())
+    assert all(s["created"] + s["updated"] + s["deleted"] == 0 for s in report["systems"].values())
     assert before == ((folder / "crm.csv").read_bytes(), (folder / "desk.csv").read_bytes())
 
 
@@ -81,7 +83,9 @@ def test_conflict_listed_resolved_and_pushed_to_both_files(folder: Path) -> None
     [conflict] = listed
     assert conflict["field"] == "title" and conflict["base"] == "Analyst"
     assert {k: v["value"] for k, v in conflict["values"].items()} == {
-        "crm": "Countess", "desk": "Duchess"}
+        "crm": "Countess",
+        "desk": "Duchess",
+    }
     csv_out = run(folder, "conflicts", "list", "--format", "csv").stdout
     assert "Countess" in csv_out and "Duchess" in csv_out
     bad = run(folder, "conflicts", "resolve", str(conflict["id"]), "--take", "nowhere")
@@ -131,8 +135,14 @@ def test_broken_config_lists_every_problem_with_file_and_key(tmp_path: Path, cap
     code = main(["--config", str(path), "check"])
     err = capsys.readouterr().err.replace("\n", " ")
     assert code == 2
-    for expected in ("systems.crm.connector", "unknown connector", "systems.desk.colour",
-                     "mappings/missing.toml", "CS_TEST_NOT_SET_USER", "CS_TEST_NOT_SET_PASS"):
+    for expected in (
+        "systems.crm.connector",
+        "unknown connector",
+        "systems.desk.colour",
+        "mappings/missing.toml",
+        "CS_TEST_NOT_SET_USER",
+        "CS_TEST_NOT_SET_PASS",
+    ):
         assert expected in err, expected
     assert "Traceback" not in err
     assert not (tmp_path / ".contactsync").exists()  # nothing written

@@ -17,10 +17,22 @@ schema = Schema(phone_region="US")
 
 
 def test_normalise_email_phone_country_bool_and_empties() -> None:
-    out = schema.normalise({"email": "  Ada@Example.ORG ", "phone": "(202) 555-0100",
-                            "country": "us", "active": "0", "city": "  ", "title": None})
-    assert out == {"email": "ada@example.org", "phone": "+12025550100", "country": "US",
-                   "active": False}
+    out = schema.normalise(
+        {
+            "email": "  Ada@Example.ORG ",
+            "phone": "(202) 555-0100",
+            "country": "us",
+            "active": "0",
+            "city": "  ",
+            "title": None,
+        }
+    )
+    assert out == {
+        "email": "ada@example.org",
+        "phone": "+12025550100",
+        "country": "US",
+        "active": False,
+    }
 
 
 def test_bad_email_fails_the_record_naming_the_field() -> None:
@@ -54,8 +66,15 @@ MAPPING = {
 def test_mapping_both_ways() -> None:
     m = compile_mapping(MAPPING, "m.toml")
     canon = Schema({"vip": "bool"})
-    record = {"email": "ada@example.org", "first_name": "Ada King", "last_name": "Lovelace",
-              "phone": "+442079460000", "country": "GB", "vip": True, "company": "X"}
+    record = {
+        "email": "ada@example.org",
+        "first_name": "Ada King",
+        "last_name": "Lovelace",
+        "phone": "+442079460000",
+        "country": "GB",
+        "vip": True,
+        "company": "X",
+    }
     payload = m.to_system(record, create=True)
     assert payload == {
         "Emails": [{"Value": "ada@example.org"}],
@@ -77,8 +96,12 @@ def test_mapping_limits_fail_the_record_before_sending() -> None:
 
 
 def test_mapping_errors_name_file_and_key_all_at_once() -> None:
-    bad = {"fields": {"emial": {"path": "x"}, "email": {"path": "e", "to_system": ["lowr"],
-                                                      "bogus": 1}}}
+    bad = {
+        "fields": {
+            "emial": {"path": "x"},
+            "email": {"path": "e", "to_system": ["lowr"], "bogus": 1},
+        }
+    }
     with pytest.raises(ConfigError) as exc:
         compile_mapping(bad, "mappings/bad.toml")
     text = str(exc.value)
@@ -96,7 +119,10 @@ def test_mapping_semantic_errors_listed_together() -> None:
 
 def test_diff_reports_changed_added_and_removed_fields() -> None:
     assert changed_fields({"a": 1, "b": 2}, {"a": 3, "c": 4}, {"a", "b", "c"}) == {
-        "a": 3, "b": None, "c": 4}
+        "a": 3,
+        "b": None,
+        "c": 4,
+    }
     assert changed_fields({"a": 1}, {"a": 1, "z": 9}, {"a"}) == {}
     assert record_hash({"a": 1, "b": 2}) == record_hash({"b": 2, "a": 1})
 
@@ -107,19 +133,22 @@ def t(day: int) -> datetime:
 
 def test_merge_one_side_and_alike_changes_are_taken() -> None:
     base = {"title": "A", "city": "X"}
-    out = merge(base, {"crm": {"title": Change("crm", "B")},
-                       "desk": {"city": Change("desk", "Y")}})
+    out = merge(base, {"crm": {"title": Change("crm", "B")}, "desk": {"city": Change("desk", "Y")}})
     assert out.values == {"title": "B", "city": "Y"} and not out.conflicts
-    alike = merge(base, {"crm": {"title": Change("crm", "B")},
-                         "desk": {"title": Change("desk", "B")}})
+    alike = merge(
+        base, {"crm": {"title": Change("crm", "B")}, "desk": {"title": Change("desk", "B")}}
+    )
     assert alike.values["title"] == "B" and not alike.conflicts
 
 
-@pytest.mark.parametrize(("policy", "winner"), [("manual", None), ("newest", "desk"),
-                                                 ("priority", "crm")])
+@pytest.mark.parametrize(
+    ("policy", "winner"), [("manual", None), ("newest", "desk"), ("priority", "crm")]
+)
 def test_merge_conflict_under_each_policy(policy: str, winner: str | None) -> None:
-    changes = {"crm": {"title": Change("crm", "B", t(1))},
-               "desk": {"title": Change("desk", "C", t(2))}}
+    changes = {
+        "crm": {"title": Change("crm", "B", t(1))},
+        "desk": {"title": Change("desk", "C", t(2))},
+    }
     out = merge({"title": "A"}, changes, policy=policy, priority=["crm"])
     [conflict] = out.conflicts
     assert conflict.winner == winner
@@ -130,8 +159,7 @@ def test_merge_conflict_under_each_policy(policy: str, winner: str | None) -> No
 
 def test_merge_open_conflict_closes_when_systems_agree() -> None:
     old = OpenConflict(1, "title", {"crm": "B", "desk": "C"})
-    out = merge({"title": "A"}, {"desk": {"title": Change("desk", "B")}},
-                existing={"title": old})
+    out = merge({"title": "A"}, {"desk": {"title": Change("desk", "B")}}, existing={"title": old})
     assert out.settled == {1: "agreed"} and out.values["title"] == "B"
 
 
@@ -142,23 +170,32 @@ def test_merge_resolution_becomes_the_value() -> None:
 
 
 def test_plan_create_update_delete_and_nothing() -> None:
-    m = compile_mapping({"filter": {"require": ["phone"]},
-                         "fields": {"email": {"path": "email"}, "phone": {"path": "tel"},
-                                    "title": {"path": "role"}}}, "m.toml")
+    m = compile_mapping(
+        {
+            "filter": {"require": ["phone"]},
+            "fields": {
+                "email": {"path": "email"},
+                "phone": {"path": "tel"},
+                "title": {"path": "role"},
+            },
+        },
+        "m.toml",
+    )
     target = {"t": Target("t", m, True, True, True)}
     values = {"email": "a@b.org", "phone": "+12025550100", "title": "X"}
     acts, _ = plan_contact("c1", values, held=set(), links={}, targets=target, schema=schema)
     assert [a.kind for a in acts] == ["create"]
     assert acts[0].payload == {"email": "a@b.org", "tel": "+12025550100", "role": "X"}
-    acts, _ = plan_contact("c1", {"email": "a@b.org"}, held=set(), links={}, targets=target,
-                           schema=schema)
+    acts, _ = plan_contact(
+        "c1", {"email": "a@b.org"}, held=set(), links={}, targets=target, schema=schema
+    )
     assert acts == []  # filtered out: no phone
     link = {"t": LinkState("9", {**values, "title": "Y"})}
     acts, _ = plan_contact("c1", values, held=set(), links=link, targets=target, schema=schema)
     assert [(a.kind, a.payload) for a in acts] == [("update", {"role": "X"})]
-    acts, _ = plan_contact("c1", values, held={"title"}, links=link, targets=target,
-                           schema=schema)
+    acts, _ = plan_contact("c1", values, held={"title"}, links=link, targets=target, schema=schema)
     assert acts == []
-    acts, _ = plan_contact("c1", values, held=set(), links=link, targets=target, schema=schema,
-                           deleted=True)
+    acts, _ = plan_contact(
+        "c1", values, held=set(), links=link, targets=target, schema=schema, deleted=True
+    )
     assert [(a.kind, a.vendor_id) for a in acts] == [("delete", "9")]

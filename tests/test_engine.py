@@ -22,9 +22,11 @@ def test_first_sync_of_two_populated_systems_makes_no_duplicates(tmp_path: Path)
     w.add("desk", email="cy@example.org", first_name="Cy")
     report = w.sync()
     assert report.exit_code == 0
-    assert emails(w, "crm") == emails(w, "desk") == [
-        "ada@example.org", "bob@example.org", "cy@example.org"
-    ]
+    assert (
+        emails(w, "crm")
+        == emails(w, "desk")
+        == ["ada@example.org", "bob@example.org", "cy@example.org"]
+    )
     assert w.by_email("crm", "ada@example.org")["last_name"] == "Lovelace"
     assert w.by_email("desk", "ada@example.org")["first_name"] == "Ada"
 

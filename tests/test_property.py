@@ -20,8 +20,13 @@ VALUES = ["x", "y", "z"]
 
 step = st.one_of(
     st.tuples(st.just("add"), st.sampled_from(SYSTEMS), st.sampled_from(PEOPLE)),
-    st.tuples(st.just("edit"), st.sampled_from(SYSTEMS), st.sampled_from(PEOPLE),
-              st.sampled_from(FIELDS), st.sampled_from(VALUES)),
+    st.tuples(
+        st.just("edit"),
+        st.sampled_from(SYSTEMS),
+        st.sampled_from(PEOPLE),
+        st.sampled_from(FIELDS),
+        st.sampled_from(VALUES),
+    ),
     st.tuples(st.just("delete"), st.sampled_from(SYSTEMS), st.sampled_from(PEOPLE)),
     st.tuples(st.just("sync")),
 )

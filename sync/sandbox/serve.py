@@ -22,8 +22,11 @@ def emulator_for(vendor: str, **kwargs: Any) -> Emulator:
 
     module = importlib.import_module(f"sync.sandbox.{vendor}")
     cls = next(
-        v for v in vars(module).values()
-        if isinstance(v, type) and issubclass(v, Emulator) and v is not Emulator
+        v
+        for v in vars(module).values()
+        if isinstance(v, type)
+        and issubclass(v, Emulator)
+        and v is not Emulator
         and v.__module__ == module.__name__
     )
     if vendor == "superoffice":
@@ -54,8 +57,9 @@ def free_port() -> int:
 
 def serve(name: str, emulator: Emulator, port: int | None = None) -> Served:
     port = port or free_port()
-    config = uvicorn.Config(emulator, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        emulator, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sandbox-{name}", daemon=True)
     thread.start()

@@ -40,8 +40,13 @@ class TestMemoryContract(ConnectorContract):
         return {}
 
     def person(self) -> dict[str, Any]:
-        return {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
-                "title": "Analyst", "active": True}
+        return {
+            "email": "ada@example.org",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "title": "Analyst",
+            "active": True,
+        }
 
     async def test_bad_credentials_are_an_auth_error(self) -> None:
         """Memory systems have no credentials."""
