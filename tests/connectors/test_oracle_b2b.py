@@ -23,7 +23,7 @@ from tests.helpers import SEEDS, system_settings
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "oracle_b2b"
 SEED = SEEDS / "000_2c5c1f25ef22ab09.txt"
 BASE = "http://oracle.test"
-SAMPLE_PERSON = {
+SAMPLE_PERSON: dict[str, Any] = {
     "email": "newuser@domain.com",
     "first_name": "Craig",
     "last_name": "Daniels",
@@ -194,6 +194,7 @@ async def test_incident_is_opened_like_the_documents_sample() -> None:
     written = await conn.create(conn.settings.mapping.to_system(SAMPLE_PERSON, create=True))
     await conn.aclose()
     contact, incident = emu.writes()
+    assert contact.path == PREFIX + "/contacts"
     assert incident.path == PREFIX + "/incidents" and incident.status == 201
     assert incident.json() == {**sample, "primaryContact": {"id": int(written.vendor_id)}}
     assert emu.incidents[0]["primaryContact"] == int(written.vendor_id)

@@ -304,7 +304,7 @@ async def test_an_expired_token_is_refreshed() -> None:
 async def test_search_posts_are_retried_as_reads() -> None:
     emu = ServiceOpsEmulator()
     emu.seed_person(PERSON)
-    inner, failed = emu.transport(), []
+    inner, failed = emu.transport(), list[httpx.Request]()
 
     class FailFirstSearch(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
