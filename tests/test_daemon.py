@@ -18,7 +18,10 @@ def test_daemon_syncs_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id,email\n1,ada@example.org\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync", "--config", str(tmp_path / "sync.toml"), "daemon"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
