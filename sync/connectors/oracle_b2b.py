@@ -39,9 +39,7 @@ from sync.mapping import parse_time
 log = logging.getLogger("sync.connectors.oracle_b2b")
 CONTEXT_MAX = 40
 EMAIL_TYPE, PHONE_TYPE = 0, 1
-FIELDS = (
-    "id,lookupName,createdTime,updatedTime,name,title,disabled,emails,phones,address,customFields"
-)
+FIELDS = "id,updatedTime,name,title,disabled,emails,phones,address,customFields"
 EXPAND = "emails,phones,address.country"
 
 
@@ -140,15 +138,10 @@ class OracleB2BConnector(HttpConnector):
     def describe_error(response: httpx.Response) -> str | None:
         try:
             body = response.json()
-        except ValueError:
+            text, code = body.get("detail") or body.get("title"), body.get("o:errorCode")
+        except (ValueError, AttributeError):
             return None
-        if not isinstance(body, dict):
-            return None
-        text = body.get("detail") or body.get("title")
-        code = body.get("o:errorCode")
-        if not text:
-            return None
-        return f"{text} ({code})" if code else str(text)
+        return (f"{text} ({code})" if code else str(text)) if text else None
 
     async def list_all(self) -> Listing:
         return await self._scan("id", None)
@@ -160,16 +153,12 @@ class OracleB2BConnector(HttpConnector):
         seen: dict[str, dict[str, Any]] = {}
         last, offset, limit = start, 0, self.options.page_size
         while True:
-            params: dict[str, Any] = {
-                "fields": FIELDS,
-                "expand": EXPAND,
-                "limit": limit,
-                "offset": offset,
-                "totalResults": "true",
-                "orderBy": "id:asc" if key == "id" else "updatedTime:asc,id:asc",
-            }
+            order = "id:asc" if key == "id" else "updatedTime:asc,id:asc"
+            params: dict[str, Any] = {"fields": FIELDS, "expand": EXPAND, "orderBy": order}
+            params |= {"limit": limit, "offset": offset, "totalResults": "true"}
             if last is not None:
-                params["q"] = f"id>{last}" if key == "id" else f"updatedTime>='{last}'"
+                since = f"updatedTime>='{roql_string(last)}'"
+                params["q"] = f"id>{int(last)}" if key == "id" else since
             try:
                 page = await self.client.request_json("GET", "contacts", params=params)
             except AuthError:

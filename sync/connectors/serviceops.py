@@ -91,12 +91,10 @@ class ServiceOpsConnector(HttpConnector):
     def describe_error(response: httpx.Response) -> str | None:
         try:
             body = response.json()
-        except ValueError:
+            text = body.get("userMessage") or body.get("error_description") or body.get("error")
+        except (ValueError, AttributeError):
             return None
-        if not isinstance(body, dict):
-            return None
-        text = body.get("userMessage") or body.get("error_description") or body.get("message")
-        return str(text or body.get("error") or "") or None
+        return str(text) if text else None
 
     async def list_all(self) -> Listing:
         return await self._search(qualification(), None)

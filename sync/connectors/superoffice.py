@@ -54,8 +54,12 @@ COLUMNS = {
     "Contact": ("contactId", "updatedDate", "registeredDate"),
     "Person": ("personId", "personUpdatedDate", "personRegisteredDate"),
 }
-HEADERS = {"app_token": "SO-AppToken", "language": "SO-Language", "culture": "SO-Culture",
-           "timezone": "SO-TimeZone"}  # fmt: skip
+HEADERS = {
+    "app_token": "SO-AppToken",
+    "language": "SO-Language",
+    "culture": "SO-Culture",
+    "timezone": "SO-TimeZone",
+}
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 ANSWER_ONLY = ("_Links",)  # in GET answers, not an entity property: never sent back
 
@@ -129,9 +133,7 @@ class SuperOfficeConnector(HttpConnector):
             rows = [r for r in rows if self._recent(r, since)]
         found, problems = await self._entities([str(r[self.id_col]) for r in rows])
         stamps = [parse_time(e.get(k)) for e in found for k in ("UpdatedDate", "CreatedDate")]
-        latest = max(
-            [s for s in stamps if s is not None] + ([since] if since else []), default=None
-        )
+        latest = max([s for s in [*stamps, since] if s is not None], default=None)
         return Listing(
             records=[VendorRecord(str(e[f"{self.entity}Id"]), e) for e in found if _alive(e)],
             complete=problem is None and not problems,
@@ -214,8 +216,10 @@ class SuperOfficeConnector(HttpConnector):
         field = self.settings.mapping.fields.get("email")
         path = field.path if field else parse_path("Emails[0].Value")
         rows = page.get("value") if isinstance(page, dict) else None
-        for row in rows if isinstance(rows, list) else []:
-            entity = await self._get(str(row.get(self.id_col)))
+        rows = rows if isinstance(rows, list) else []
+        ids = [r.get(self.id_col) for r in rows if isinstance(r, dict)]
+        for vendor_id in [i for i in ids if i is not None]:
+            entity = await self._get(str(vendor_id))
             found = str(get_path(entity, path) or "").strip().lower() if entity else ""
             if entity and _alive(entity) and found == email.strip().lower():
                 return VendorRecord(str(entity[f"{self.entity}Id"]), entity)
@@ -239,8 +243,9 @@ class SuperOfficeConnector(HttpConnector):
         if self.options.update_method == "patch":
             patch = changes
             if any(isinstance(v, list) for v in changes.values()):
-                current = await self.client.request_json("GET", path) or {}
-                patch = {k: _merged(current.get(k), v) for k, v in changes.items()}
+                current = await self.client.request_json("GET", path)
+                have = current if isinstance(current, dict) else {}
+                patch = {k: _merged(have.get(k), v) for k, v in changes.items()}
             answer = await self.client.request_json("PATCH", path, json=patch, headers=MERGE_PATCH)
         else:
             current = await self.client.request_json("GET", path)

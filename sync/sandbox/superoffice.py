@@ -526,15 +526,23 @@ class SuperOfficeEmulator(Emulator):
         for prop, kind in PROPERTIES[entity].items():
             if kind == "elements" and prop in record:
                 record[prop] = [
-                    {**e, "StrippedValue": _stripped(e.get("Value")),
-                     "Description": e.get("Description") or ""}
-                    for e in record[prop] if e.get("Value")
-                ]  # fmt: skip
+                    {
+                        **e,
+                        "StrippedValue": _stripped(e.get("Value")),
+                        "Description": e.get("Description") or "",
+                    }
+                    for e in record[prop]
+                    if e.get("Value")
+                ]
         country = record.pop("Country", None)
         if isinstance(country, dict) and country.get("CountryId") in COUNTRY_BY_ID:
             iso, name = COUNTRY_BY_ID[country["CountryId"]]
-            record["Country"] = {**country, "TwoLetterISOCountry": iso, "EnglishName": name,
-                                 "Name": name}  # fmt: skip
+            record["Country"] = {
+                **country,
+                "TwoLetterISOCountry": iso,
+                "EnglishName": name,
+                "Name": name,
+            }
         now = _stamp(self._now())
         record[key] = vendor_id
         record["CreatedDate"] = old["CreatedDate"] if old else now
@@ -615,8 +623,12 @@ class SuperOfficeEmulator(Emulator):
         entity, item = m.group(1), m.group(2)
         allowed = ("GET", "PUT", "PATCH", "DELETE") if item else ("GET", "POST")
         if request.method not in allowed:
-            return _error(405, "MethodNotAllowed", f"{request.method} is not allowed here",
-                          Allow=", ".join(allowed))  # fmt: skip
+            return _error(
+                405,
+                "MethodNotAllowed",
+                f"{request.method} is not allowed here",
+                Allow=", ".join(allowed),
+            )
         try:
             if not item:
                 if request.method == "GET":
@@ -683,8 +695,9 @@ class SuperOfficeEmulator(Emulator):
         if request.method == "PUT":
             return await self._write(request, entity, vendor_id)
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        patch = await self._json(request, "application/merge-patch+json",
-                                 "application/json-patch+json")  # fmt: skip
+        patch = await self._json(
+            request, "application/merge-patch+json", "application/json-patch+json"
+        )
         if ctype == "application/merge-patch+json":
             patched = merge_patch(record, patch)
         else:
@@ -723,10 +736,13 @@ class SuperOfficeEmulator(Emulator):
             next_skip = skip + len(page)
             page = page[: len(page) // 2]
         value = [
-            {"PrimaryKey": r[f"{entity}Id"], "EntityName": entity.lower(),
-             **{c: _cell(columns[c](r)) for c in select}}
+            {
+                "PrimaryKey": r[f"{entity}Id"],
+                "EntityName": entity.lower(),
+                **{c: _cell(columns[c](r)) for c in select},
+            }
             for r in page
-        ]  # fmt: skip
+        ]
         base = str(request.url).split("?")[0]
         link = None
         if next_skip is not None:
