@@ -691,6 +691,7 @@ class Engine:
         stamp = now()
         session = state.session
         session.add_all(state.new_contacts)
+        session.flush()  # contacts before the rows that point at them
         session.add_all(state.new_conflicts)
         for link in touched["dropped"]:
             state.by_contact.get(link.contact_id, {}).pop(link.system, None)

@@ -17,8 +17,8 @@ whose `$skip` does not add up to the rows received means a page came back short)
 each entity. Entities with `Deleted` nonzero are left out, of listings and of lookups.
 The cursor is the latest UpdatedDate/CreatedDate seen. `updatedDate` is a date column, so
 the filter asks from the day before the cursor (`updatedDate after 'D' or registeredDate
-after 'D'`: a new record may have no update date yet) and rows older than the cursor less
-a minute are dropped before any GET (a day with an SO-TimeZone, which shifts row times).
+after 'D'`: a new record may have no update date yet) and rows older than the cursor (less
+OVERLAP; a day with an SO-TimeZone, which shifts row times) are dropped before any GET.
 
 Writes. POST {entity} creates. `update_method = "put"` (default) GETs the entity, applies
 the changes and PUTs it whole: a PUT replaces, so sending only mapped fields would wipe the
@@ -62,6 +62,8 @@ HEADERS = {
 }
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 ANSWER_ONLY = ("_Links",)  # in GET answers, not an entity property: never sent back
+# archive rows give whole seconds, and a save stamped before the cursor may commit after it
+OVERLAP = timedelta(seconds=5)
 
 
 class SuperOfficeOptions(BaseModel):
@@ -143,7 +145,7 @@ class SuperOfficeConnector(HttpConnector):
 
     def _recent(self, row: dict[str, Any], since: datetime) -> bool:
         """Whether an archive row may be newer than the cursor (unreadable dates: yes)."""
-        slack = timedelta(days=1) if self.options.timezone else timedelta(minutes=1)
+        slack = timedelta(days=1) if self.options.timezone else OVERLAP
         stamps = [parse_time(row.get(c)) for c in (self.updated_col, self.registered_col)]
         known = [s for s in stamps if s is not None]
         return not known or max(known) >= since - slack

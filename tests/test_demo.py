@@ -1,0 +1,36 @@
+"""The README's first command: the demo over the five emulators on loopback."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from sync import demo
+from sync.conflicts import rows
+from sync.config import load_config
+from sync.store.repo import Store
+
+
+def test_demo_flows_among_all_five_and_settles(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = demo.main(tmp_path / "demo", runs=2, console=Console(file=out, width=200))
+    text = out.getvalue()
+    assert code == 1  # the duplicate and the over-long name are reported, not hidden
+    assert "duplicate" in text and "limit is 64" in text
+    settings = load_config(tmp_path / "demo" / "sync.toml")
+    store = Store(settings.state_url)
+    try:
+        with store.session() as s:
+            first, second = sorted(Store.recent_runs(s), key=lambda r: r.id)
+        systems = first.summary["systems"]
+        assert {n: s["created"] > 0 for n, s in systems.items()} == dict.fromkeys(systems, True)
+        assert all(
+            s["created"] + s["updated"] + s["deleted"] == 0
+            for s in second.summary["systems"].values()
+        )
+        [conflict] = rows(store)
+        assert conflict["email"] == "ada@example.org" and conflict["field"] == "title"
+    finally:
+        store.dispose()
