@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Console
 
 from sync import demo
-from sync.conflicts import rows
 from sync.config import load_config
+from sync.conflicts import rows
 from sync.store.repo import Store
 
 
