@@ -155,12 +155,13 @@ def main(folder: Path, *, runs: int = 2, console: Console | None = None) -> int:
         console.print(f"emulators on 127.0.0.1; configuration in {config}")
         settings = load_config(config)
         store = Store(settings.state_url)
-        code = 0
+        code = 0  # the demo's failed records are on purpose: it succeeded if its runs ran
         for i in range(runs):
             console.rule(f"run {i + 1}")
             report = asyncio.run(Engine(settings, store).run())
             print_run(report, console)
-            code = report.exit_code
+            if report.status not in ("ok", "partial"):
+                code = 1
         store.dispose()
         table = Table(title="what each system holds now")
         table.add_column("system")

@@ -138,30 +138,22 @@ class HttpClient:
             backoff=spec.backoff,
         )
 
-    async def request(
+    async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """Send one request; raise the matching error kind unless 2xx or in `ok`.
+
+        Keywords: params, json, data, headers, retry (None: by verb), ok (extra statuses)."""
+        return await self._call(method, path, parse=False, **kw)
+
+    async def request_json(self, method: str, path: str, **kw: Any) -> Any:
+        """Like request, and parse the body; a malformed body is retried like a 5xx."""
+        return await self._call(method, path, parse=True, **kw)
+
+    async def _call(
         self,
         method: str,
         path: str,
         *,
-        params: Any = None,
-        json: Any = None,
-        data: Any = None,
-        headers: dict[str, str] | None = None,
-        retry: bool | None = None,
-        ok: tuple[int, ...] = (),
-    ) -> httpx.Response:
-        """Send one request; raise the matching error kind unless 2xx or in `ok`."""
-
-        async def once() -> httpx.Response:
-            return await self._once(method.upper(), path, params, json, data, headers, ok)
-
-        return await self._run(method, retry, once)
-
-    async def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
+        parse: bool,
         params: Any = None,
         json: Any = None,
         data: Any = None,
@@ -169,10 +161,10 @@ class HttpClient:
         retry: bool | None = None,
         ok: tuple[int, ...] = (),
     ) -> Any:
-        """Like request, and parse the body; a malformed body is retried like a 5xx."""
-
         async def once() -> Any:
             response = await self._once(method.upper(), path, params, json, data, headers, ok)
+            if not parse:
+                return response
             return self.json(response) if response.content.strip() else None
 
         return await self._run(method, retry, once)
