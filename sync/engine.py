@@ -28,7 +28,7 @@ from sync.errors import (
     RecordError,
     TransientError,
 )
-from sync.merge import Change, OpenConflict, merge
+from sync.merge import Change, MergeResult, OpenConflict, merge
 from sync.plan import Action, LinkState, Target, plan_contact
 from sync.report import RunReport
 from sync.store.models import Conflict, Contact, Cursor, Link
@@ -52,6 +52,15 @@ class Outcome:
     error: str | None = None
     vendor_id: str | None = None
     snapshot: Record | None = None
+
+
+@dataclass
+class Touched:
+    """What _decide changed in links, applied at commit: new or refreshed snapshots by
+    (contact, system) -> (vendor ID, snapshot), and links to drop."""
+
+    links: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
+    dropped: list[Link] = field(default_factory=list)
 
 
 @dataclass
@@ -119,7 +128,7 @@ class Engine:
             state = self._load(s)
             listings = await self._poll(connectors, state, full_scan, report)
             obs, seen, read_failed = self._match(listings, state, report)
-            deleted_in = self._deletions(listings, seen, state, allow_mass, report, connectors)
+            deleted_in = self._deletions(listings, seen, state, allow_mass, report)
             actions, touched = self._decide(
                 state, obs, deleted_in, listings, adopted, connectors, report
             )
@@ -175,7 +184,8 @@ class Engine:
         a create with a known answer is taken from the journal, one without is looked up."""
         adopted: dict[tuple[str, str], tuple[str, Record]] = {}
         for entry in Store.unfinished_actions(s):
-            entry.state = "recovered" if entry.state != "done" else "done"
+            if entry.state != "done":
+                entry.state = "recovered"
             if entry.kind != "create" or not entry.email:
                 continue
             key = (entry.system, entry.email)
@@ -356,7 +366,6 @@ class Engine:
         state: RunState,
         allow_mass: bool,
         report: RunReport,
-        connectors: dict[str, Connector],
     ) -> dict[str, list[Link]]:
         """Deletions inferred from complete full listings, behind the mass-delete guard."""
         out: dict[str, list[Link]] = {}
@@ -401,7 +410,7 @@ class Engine:
         adopted: dict[tuple[str, str], tuple[str, Record]],
         connectors: dict[str, Connector],
         report: RunReport,
-    ) -> tuple[list[Action], dict[str, Any]]:
+    ) -> tuple[list[Action], Touched]:
         settings = self.settings
         policy, priority = settings.sync.conflict_policy, settings.sync.priority
         targets = {
@@ -424,7 +433,7 @@ class Engine:
         if any_full or not listings:
             evaluate |= {c.id for c in state.contacts.values() if c.deleted_at is None}
         actions: list[Action] = []
-        touched: dict[str, Any] = {"snapshots": {}, "dropped": [], "new_links": {}}
+        touched = Touched()
         for cid in sorted(evaluate):
             contact = state.contacts[cid]
             if contact.deleted_at is not None:
@@ -437,7 +446,7 @@ class Engine:
                 if changes:
                     # an edit elsewhere beats a delete: keep the contact, re-create it there
                     for system in deleting:
-                        touched["dropped"].append(links[system])
+                        touched.dropped.append(links[system])
                         snapshots.pop(system, None)
                     report.notes.append(
                         f"{contact.email}: deleted in {', '.join(deleting)} but edited in "
@@ -448,7 +457,7 @@ class Engine:
                     contact.updated_at = now()
                     state.by_email.pop(contact.email or "", None)
                     for system in deleting:
-                        touched["dropped"].append(links[system])
+                        touched.dropped.append(links[system])
                     states = {
                         s: LinkState(ln.vendor_id, ln.snapshot, ln.gone)
                         for s, ln in links.items()
@@ -486,7 +495,7 @@ class Engine:
                 state.by_email[contact.email] = contact
             contact.updated_at = now()
             for system, snap in snapshots.items():
-                touched["snapshots"][(cid, system)] = (obs[cid][system].vendor_id, snap)
+                touched.links[(cid, system)] = (obs[cid][system].vendor_id, snap)
             states = {
                 s: LinkState(
                     links[s].vendor_id if s in links else obs[cid][s].vendor_id,
@@ -496,14 +505,14 @@ class Engine:
                 for s, snap in snapshots.items()
             }
             for s, ln in links.items():
-                if s not in states and ln not in touched["dropped"]:
+                if s not in states and ln not in touched.dropped:
                     states[s] = LinkState(ln.vendor_id, ln.snapshot, ln.gone)
             for system in targets:
                 key = (system, contact.email or "")
                 if system not in states and key in adopted:
                     vid, snap = adopted[key]
                     states[system] = LinkState(vid, snap)
-                    touched["new_links"][(cid, system)] = (vid, snap, None)
+                    touched.links[(cid, system)] = (vid, snap)
             acts, fails = plan_contact(
                 cid,
                 result.values,
@@ -553,12 +562,7 @@ class Engine:
                             holder, base[f], links[holder].vendor_updated
                         )
                 continue
-            link = links[system]
-            if record_hash(ob.record) == record_hash(
-                _read_view(link.snapshot, mapping.read_fields)
-            ):
-                continue
-            diff = changed_fields(link.snapshot, ob.record, mapping.read_fields)
+            diff = changed_fields(links[system].snapshot, ob.record, mapping.read_fields)
             if diff:
                 changes[system] = {f: Change(system, v, ob.updated) for f, v in diff.items()}
         return changes
@@ -577,7 +581,7 @@ class Engine:
         return out
 
     def _record_conflicts(
-        self, contact: Contact, result: Any, state: RunState, report: RunReport
+        self, contact: Contact, result: MergeResult, state: RunState, report: RunReport
     ) -> None:
         per = state.conflicts.setdefault(contact.id, {})
         for conflict_id, status in result.settled.items():
@@ -607,7 +611,7 @@ class Engine:
                 created_at=now(),
                 status="open" if fc.held else "auto",
             )
-            if not fc.held:
+            if fc.winner is not None:
                 row.resolution = fc.changes[fc.winner].value
                 row.resolved_by = f"policy {self.settings.sync.conflict_policy}: {fc.winner}"
                 row.resolved_at = now()
@@ -686,21 +690,19 @@ class Engine:
         return {**carried, **shown}
 
     def _apply(
-        self, outcomes: list[Outcome], state: RunState, touched: dict[str, Any], report: RunReport
+        self, outcomes: list[Outcome], state: RunState, touched: Touched, report: RunReport
     ) -> None:
         stamp = now()
         session = state.session
         session.add_all(state.new_contacts)
         session.flush()  # contacts before the rows that point at them
         session.add_all(state.new_conflicts)
-        for link in touched["dropped"]:
+        for link in touched.dropped:
             state.by_contact.get(link.contact_id, {}).pop(link.system, None)
             state.links.pop((link.system, link.vendor_id), None)
             session.delete(link)
         session.flush()
-        for (cid, system), (vid, snap) in touched["snapshots"].items():
-            self._set_link(session, state, cid, system, vid, snap, stamp)
-        for (cid, system), (vid, snap, _) in touched["new_links"].items():
+        for (cid, system), (vid, snap) in touched.links.items():
             self._set_link(session, state, cid, system, vid, snap, stamp)
         for o in outcomes:
             a = o.action
@@ -717,10 +719,10 @@ class Engine:
                 continue
             if a.kind == "delete":
                 r.deleted += 1
-                link = state.by_contact.get(a.contact_id, {}).pop(a.system, None)
-                if link is not None:
-                    state.links.pop((link.system, link.vendor_id), None)
-                    session.delete(link)
+                gone = state.by_contact.get(a.contact_id, {}).pop(a.system, None)
+                if gone is not None:
+                    state.links.pop((gone.system, gone.vendor_id), None)
+                    session.delete(gone)
                 continue
             if a.kind == "create":
                 r.created += 1
@@ -801,10 +803,6 @@ def _due(last: datetime | None, interval: float) -> bool:
     return now() - last >= timedelta(seconds=interval)
 
 
-def _read_view(snapshot: Record, fields: set[str]) -> Record:
-    return {k: v for k, v in snapshot.items() if k in fields}
-
-
 def _describe(a: Action) -> dict[str, Any]:
     return {
         "kind": a.kind,
@@ -822,11 +820,7 @@ def _journal_row(a: Action) -> dict[str, Any]:
         "email": a.email,
         "kind": a.kind,
         "vendor_id": a.vendor_id,
-        "fields": _jsonable(a.fields),
+        "fields": a.fields,
         "state": "pending",
         "error": None,
     }
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items()}

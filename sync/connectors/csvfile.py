@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from sync.connectors.base import Connector, Listing, VendorRecord, Written
-from sync.errors import RecordError
+from sync.errors import NotFound, RecordError
 from sync.paths import get_path
 
 
@@ -98,8 +98,6 @@ class CsvConnector(Connector):
                     row.update(self._cells(changes))
                     self._write(_extend(header, row), rows)
                     return row
-            from sync.errors import NotFound
-
             raise NotFound(f"no row with id {vendor_id} in {self.path.name}")
 
     async def delete(self, vendor_id: str) -> None:

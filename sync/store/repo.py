@@ -96,23 +96,18 @@ class Store:
     def finish_actions(
         s: Session, results: Iterable[tuple[int, str, str | None, str | None]]
     ) -> None:
+        """Each action's result, in one executemany (ORM bulk update by primary key)."""
         stamp = now()
-        for action_id, state, vendor_id, error in results:
-            s.execute(
-                update(Action)
-                .where(Action.id == action_id)
-                .values(state=state, vendor_id=vendor_id, error=error, finished_at=stamp)
-            )
+        rows = [
+            {"id": i, "state": st, "vendor_id": vid, "error": err, "finished_at": stamp}
+            for i, st, vid, err in results
+        ]
+        if rows:
+            s.execute(update(Action), rows)
 
     @staticmethod
     def recent_runs(s: Session, limit: int = 10) -> list[Run]:
         return list(s.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
-
-    @staticmethod
-    def run_actions(s: Session, run_id: int) -> list[Action]:
-        return list(s.scalars(select(Action).where(Action.run_id == run_id).order_by(Action.id)))
-
-    # --- conflicts --------------------------------------------------------------------------
 
     @staticmethod
     def conflicts(s: Session, *, status: str | None = "open") -> list[tuple[Conflict, Contact]]:
@@ -129,29 +124,6 @@ class Store:
             .where(Conflict.id == conflict_id)
         ).first()
         return None if row is None else (row[0], row[1])
-
-    @staticmethod
-    def contact_by_email(s: Session, email: str) -> Contact | None:
-        return s.scalars(
-            select(Contact)
-            .where(Contact.email == email)
-            .order_by(Contact.deleted_at.is_(None).desc())
-        ).first()
-
-    @staticmethod
-    def contact_history(
-        s: Session, contact_id: str
-    ) -> tuple[list[Action], list[Conflict], list[Link]]:
-        actions = list(
-            s.scalars(select(Action).where(Action.contact_id == contact_id).order_by(Action.id))
-        )
-        conflicts = list(
-            s.scalars(
-                select(Conflict).where(Conflict.contact_id == contact_id).order_by(Conflict.id)
-            )
-        )
-        links = list(s.scalars(select(Link).where(Link.contact_id == contact_id)))
-        return actions, conflicts, links
 
     @staticmethod
     def held_deletions(s: Session) -> list[Action]:

@@ -1,13 +1,12 @@
 """The connector contract: one test class that every connector passes against its emulator.
 
-A vendor's test module subclasses ConnectorContract and provides:
+A vendor's test module subclasses ConnectorContract and sets `emulator_cls` (the emulator
+gives the system table and the credentials it accepts), then provides:
 
-    def emulator(self) -> Emulator            a fresh emulator with no records
-    def table(self) -> dict                   the [systems.X] table (connector, base_url,
-                                              mapping, auth, vendor options)
-    def env(self) -> dict[str, str]           environment variables holding the credentials
     def person(self) -> dict                  a canonical contact the mapping can carry
     def bad_env(self) -> dict[str, str]       credentials the emulator refuses
+
+and overrides `emulator()`, `table()` or `env()` only where its vendor needs more.
 """
 
 from __future__ import annotations
@@ -26,15 +25,17 @@ from tests.helpers import system_settings
 
 class ConnectorContract:
     name = "system"
+    emulator_cls: type[Emulator] = Emulator
 
     def emulator(self) -> Emulator:
-        raise NotImplementedError
+        return self.emulator_cls()
 
     def table(self) -> dict[str, Any]:
-        raise NotImplementedError
+        table: dict[str, Any] = self.emulator().system_table(f"http://{self.name}.test")  # type: ignore[attr-defined]
+        return table
 
     def env(self) -> dict[str, str]:
-        raise NotImplementedError
+        return dict(getattr(self.emulator_cls, "DEFAULT_ENV", {}))
 
     def bad_env(self) -> dict[str, str]:
         raise NotImplementedError

@@ -28,15 +28,7 @@ SCHEMA = Schema()
 
 class TestLighteningContract(ConnectorContract):
     name = "lightening"
-
-    def emulator(self) -> LighteningEmulator:
-        return LighteningEmulator()
-
-    def table(self) -> dict[str, Any]:
-        return LighteningEmulator().system_table("http://lightening.test")
-
-    def env(self) -> dict[str, str]:
-        return dict(LighteningEmulator.DEFAULT_ENV)
+    emulator_cls = LighteningEmulator
 
     def bad_env(self) -> dict[str, str]:
         return {"LIGHTENING_TOKEN": "not-the-token"}

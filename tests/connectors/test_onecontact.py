@@ -28,15 +28,7 @@ RESPONSES = json.loads((FIXTURES / "responses.json").read_text())
 
 class TestOneContactContract(ConnectorContract):
     name = "onecontact"
-
-    def emulator(self) -> OneContactEmulator:
-        return OneContactEmulator()
-
-    def table(self) -> dict[str, Any]:
-        return OneContactEmulator().system_table("http://onecontact.test")
-
-    def env(self) -> dict[str, str]:
-        return dict(OneContactEmulator.DEFAULT_ENV)
+    emulator_cls = OneContactEmulator
 
     def bad_env(self) -> dict[str, str]:
         return {"ONECONTACT_TOKEN": "not-the-token"}

@@ -69,15 +69,7 @@ def raw_client(emu: OracleB2BEmulator, **headers: str) -> httpx.AsyncClient:
 
 class TestOracleContract(ConnectorContract):
     name = "oracle"
-
-    def emulator(self) -> Emulator:
-        return OracleB2BEmulator()
-
-    def table(self) -> dict[str, Any]:
-        return OracleB2BEmulator().system_table(BASE)
-
-    def env(self) -> dict[str, str]:
-        return dict(OracleB2BEmulator.DEFAULT_ENV)
+    emulator_cls = OracleB2BEmulator
 
     def bad_env(self) -> dict[str, str]:
         return {**self.env(), "ORACLE_B2B_PASSWORD": "wrong"}

@@ -70,15 +70,7 @@ async def bearer(emu: ServiceOpsEmulator) -> AsyncIterator[httpx.AsyncClient]:
 
 class TestServiceOpsContract(ConnectorContract):
     name = "serviceops"
-
-    def emulator(self) -> Emulator:
-        return ServiceOpsEmulator()
-
-    def table(self) -> dict[str, Any]:
-        return ServiceOpsEmulator().system_table(BASE)
-
-    def env(self) -> dict[str, str]:
-        return dict(ServiceOpsEmulator.DEFAULT_ENV)
+    emulator_cls = ServiceOpsEmulator
 
     def bad_env(self) -> dict[str, str]:
         return {**self.env(), "SERVICEOPS_PASSWORD": "wrong"}
