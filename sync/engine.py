@@ -275,17 +275,18 @@ class Engine:
         obs: dict[str, dict[str, Observed]] = defaultdict(dict)
         seen: dict[str, set[str]] = {}
         read_failed: set[str] = set()
-        for system, (listing, _full) in listings.items():
+        for system, (listing, full) in listings.items():
             mapping = self.settings.systems[system].mapping
             seen[system] = set()
             unlinked: dict[str, list[Observed]] = defaultdict(list)
             fails = report.system(system).failed
+
             for vr in listing.records:
                 seen[system].add(vr.id)
                 try:
                     record = mapping.from_system(vr.data, self.schema)
                 except RecordError as exc:
-                    fails.append({"vendor_id": vr.id, "email": None, "reason": str(exc)})
+                    _fail(fails, vr.id, None, str(exc))
                     read_failed.add(system)
                     continue
                 ob = Observed(vr.id, record, mapping.vendor_updated(vr.data))
@@ -293,57 +294,24 @@ class Engine:
                 if link is not None:
                     obs[link.contact_id][system] = ob
                 elif not record.get("email"):
-                    fails.append(
-                        {
-                            "vendor_id": vr.id,
-                            "email": None,
-                            "reason": "no email: contacts are matched by email",
-                        }
-                    )
+                    _fail(fails, vr.id, None, "no email: contacts are matched by email")
                 else:
                     unlinked[record["email"]].append(ob)
             for email, found in unlinked.items():
                 if len(found) > 1:
                     ids = ", ".join(o.vendor_id for o in found)
                     for o in found:
-                        fails.append(
-                            {
-                                "vendor_id": o.vendor_id,
-                                "email": email,
-                                "reason": f"duplicate: records {ids} share this email; "
-                                "not merged, fix it in the system",
-                            }
+                        _fail(
+                            fails,
+                            o.vendor_id,
+                            email,
+                            f"duplicate: records {ids} share this email; "
+                            "not merged, fix it in the system",
                         )
                     continue
                 ob = found[0]
                 contact = state.by_email.get(email)
-                if contact is not None:
-                    old = state.by_contact.get(contact.id, {}).get(system)
-                    if (
-                        old is not None
-                        and not old.gone
-                        and old.vendor_id
-                        in seen[system] | {o.vendor_id for o in obs.get(contact.id, {}).values()}
-                    ):
-                        fails.append(
-                            {
-                                "vendor_id": ob.vendor_id,
-                                "email": email,
-                                "reason": f"duplicate: record {old.vendor_id} already "
-                                "holds this email; not merged",
-                            }
-                        )
-                        continue
-                    if old is not None and system in obs.get(contact.id, {}):
-                        fails.append(
-                            {
-                                "vendor_id": ob.vendor_id,
-                                "email": email,
-                                "reason": "duplicate: another record holds this email",
-                            }
-                        )
-                        continue
-                else:
+                if contact is None:
                     contact = Contact(
                         id=new_id(),
                         email=email,
@@ -355,6 +323,23 @@ class Engine:
                     state.contacts[contact.id] = contact
                     state.by_email[email] = contact
                     state.new_contacts.append(contact)
+                else:
+                    old = state.by_contact.get(contact.id, {}).get(system)
+                    # the linked record still exists (or may: an incremental listing
+                    # does not say), so this one is a second record with the same email
+                    if (
+                        old is not None
+                        and not old.gone
+                        and (old.vendor_id in seen[system] or not full)
+                    ):
+                        _fail(
+                            fails,
+                            ob.vendor_id,
+                            email,
+                            f"duplicate: record {old.vendor_id} already "
+                            "holds this email; not merged",
+                        )
+                        continue
                 ob.new_link = True
                 obs[contact.id][system] = ob
         return obs, seen, read_failed
@@ -791,6 +776,10 @@ class Engine:
                 cur.value = listing.cursor
             if full:
                 cur.last_full_scan = stamp
+
+
+def _fail(fails: list[dict[str, Any]], vendor_id: str, email: str | None, reason: str) -> None:
+    fails.append({"vendor_id": vendor_id, "email": email, "reason": reason})
 
 
 def _due(last: datetime | None, interval: float) -> bool:

@@ -98,3 +98,28 @@ def test_the_whole_plan_is_journalled_before_the_first_request(
     monkeypatch.setattr(memory.MemoryConnector, "create", spy)
     w.sync()
     assert seen == [3]
+
+
+def test_a_second_record_seen_in_an_incremental_listing_is_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = World(tmp_path, ["crm", "desk"])
+    first = w.add("crm", email="ada@example.org", title="A")
+    w.sync()
+
+    async def only_new(self: memory.MemoryConnector, cursor: str | None) -> Listing:
+        listing = await self.list_all()
+        listing.records = [r for r in listing.records if r.id != first]
+        listing.cursor = "next"
+        return listing
+
+    monkeypatch.setattr(memory.MemoryConnector, "can_list_changes", True)
+    monkeypatch.setattr(memory.MemoryConnector, "list_changed", only_new, raising=False)
+    with w.store.session() as s:
+        s.execute(Cursor.__table__.update().values(value="start", last_full_scan=now()))
+        s.commit()
+    w.add("crm", email="ADA@example.org", title="B")
+    report = w.sync()
+    reasons = [f["reason"] for f in report.system("crm").failed]
+    assert any(f"record {first} already holds this email" in r for r in reasons)
+    assert w.by_email("desk", "ada@example.org")["title"] == "A"
