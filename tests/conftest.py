@@ -1,0 +1,26 @@
+"""Shared fixtures: a PostgreSQL server started once per session when a test asks for one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests import pgcluster
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    if not pgcluster.available():
+        if os.environ.get("CONTACTSYNC_REQUIRE_POSTGRES"):
+            pytest.fail("CONTACTSYNC_REQUIRE_POSTGRES is set but PostgreSQL is not installed")
+        pytest.skip("PostgreSQL is not installed")
+    with pgcluster.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return pgcluster.fresh_database(pg_server)
