@@ -30,6 +30,7 @@ The `truncate` fault cuts a page in half while `hasMore`/`totalResults` still co
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 from collections.abc import Callable
@@ -450,6 +451,7 @@ class OracleB2BEmulator(Emulator):
         self._next_id = first_id
         self.contacts: dict[int, dict[str, Any]] = {}
         self.incidents: list[dict[str, Any]] = []
+        self._ids: list[int] | None = None  # sorted contact IDs; None after a create/delete
         self._clock = datetime(2000, 1, 1, tzinfo=UTC)
         self._provinces: dict[str, int] = {"CO": 7}
         self._countries: dict[str, int] = {"US": 1}
@@ -509,6 +511,7 @@ class OracleB2BEmulator(Emulator):
         contact = new_contact(self.new_id(), self._now())
         apply_contact(contact, self._body_of(person))
         self.contacts[contact["id"]] = contact
+        self._ids = None
         return str(contact["id"])
 
     def edit(self, vendor_id: str, **canonical_fields: Any) -> None:
@@ -518,6 +521,7 @@ class OracleB2BEmulator(Emulator):
 
     def remove(self, vendor_id: str) -> None:
         self.contacts.pop(int(vendor_id), None)
+        self._ids = None
 
     def people(self) -> list[dict[str, Any]]:
         out = []
@@ -705,9 +709,11 @@ class OracleB2BEmulator(Emulator):
             parser = Roql(params["q"])
             where = check(parser.expr())
             parser.end()
-        found = [c for c in self.contacts.values() if matches(where, c)]
-        for key, direction in reversed(_order(params.get("orderBy", "id:asc"))):
-            found.sort(key=partial(_sort_key, key=key), reverse=direction == "desc")
+        order = _order(params.get("orderBy", "id:asc"))
+        found = self._select(where, order)
+        if isinstance(found, list):
+            for key, direction in reversed(order):
+                found.sort(key=partial(_sort_key, key=key), reverse=direction == "desc")
         fields = [f for f in params.get("fields", "").split(",") if f]
         for f in fields:
             if f not in CONTACT_FIELDS:
@@ -731,11 +737,44 @@ class OracleB2BEmulator(Emulator):
         body["links"] = [{"rel": "canonical", "href": self._href(request, "contacts")}]
         return JSONResponse(body)
 
+    def _select(
+        self, where: Node | None, order: list[tuple[str, str]]
+    ) -> list[dict[str, Any]] | _ById:
+        """The contacts `where` matches. The two shapes a sync asks page after page (`id>N`
+        by id, `updatedTime>='T'`) take a short cut, so a page is not a scan of every contact
+        through the ROQL evaluator (benchmarks hold 100,000)."""
+        contacts = self.contacts
+        if (
+            where is not None
+            and where[0] == "cmp"
+            and where[2][0] == "col"
+            and where[3][0] == "lit"
+        ):
+            _, op, (_, column), (_, value) = where
+            if column == "id" and op == ">" and isinstance(value, int):
+                if order[:1] == [("id", "asc")]:
+                    ids = self._sorted_ids()
+                    return _ById(contacts, ids, bisect.bisect_right(ids, value))
+                return [c for c in contacts.values() if c["id"] > value]
+            if column == "updatedtime" and op == ">=" and isinstance(value, str):
+                since = _time(_parse_time(value))
+                if since == value:  # stored times share this format: text order is time order
+                    return [c for c in contacts.values() if c["updatedTime"] >= since]
+        if where is None and order[:1] == [("id", "asc")]:
+            return _ById(contacts, self._sorted_ids(), 0)
+        return [c for c in contacts.values() if matches(where, c)]
+
+    def _sorted_ids(self) -> list[int]:
+        if self._ids is None or len(self._ids) != len(self.contacts):
+            self._ids = sorted(self.contacts)
+        return self._ids
+
     async def _create(self, request: Request) -> Response:
         body = await self._json(request)
         contact = new_contact(self.new_id(), self._now())
         apply_contact(contact, body)
         self.contacts[contact["id"]] = contact
+        self._ids = None
         location = self._href(request, "contacts", contact["id"])
         rendered = self._render(request, contact, set())
         rendered.pop("links")
@@ -754,6 +793,7 @@ class OracleB2BEmulator(Emulator):
 
     async def _delete(self, request: Request, contact: dict[str, Any]) -> Response:
         del self.contacts[contact["id"]]
+        self._ids = None
         return Response(status_code=200)
 
     async def _query(self, request: Request) -> Response:
@@ -811,6 +851,21 @@ class OracleB2BEmulator(Emulator):
             },
         }
         return JSONResponse(answer, status_code=201)
+
+
+class _ById:
+    """Contacts from the `start`th of the sorted IDs on, in ID order, read lazily."""
+
+    def __init__(self, contacts: dict[int, dict[str, Any]], ids: list[int], start: int) -> None:
+        self.contacts, self.ids, self.start = contacts, ids, start
+
+    def __len__(self) -> int:
+        return len(self.ids) - self.start
+
+    def __getitem__(self, part: slice) -> list[dict[str, Any]]:
+        low = self.start + (part.start or 0)
+        high = None if part.stop is None else self.start + part.stop
+        return [self.contacts[i] for i in self.ids[low:high]]
 
 
 def _number(text: str, name: str, low: int, high: int) -> int:
