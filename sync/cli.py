@@ -42,18 +42,22 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_once(args: argparse.Namespace) -> int:
     from sync.engine import Engine
+    from sync.lease import LeaseKeeper, default_holder
     from sync.report import print_run
 
     settings = _settings(args)
     store = _store(settings)
+    keeper = LeaseKeeper(store, default_holder(settings.daemon.name), settings.lease_ttl)
     try:
-        report = asyncio.run(
-            Engine(settings, store).run(
-                dry_run=args.dry_run,
-                allow_mass_delete=args.allow_mass_delete,
-                full_scan=args.full_scan,
+        with keeper.kept():  # never beside a daemon or another `once` on the same store
+            engine = Engine(settings, store, holder=keeper.holder, fence=keeper.fence)
+            report = asyncio.run(
+                engine.run(
+                    dry_run=args.dry_run,
+                    allow_mass_delete=args.allow_mass_delete,
+                    full_scan=args.full_scan,
+                )
             )
-        )
     finally:
         store.dispose()
     if args.format == "json":

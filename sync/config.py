@@ -32,6 +32,14 @@ def parse_duration(text: str | float | int) -> float:
     return float(m.group(1)) * scale
 
 
+def parse_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9464' -> ('127.0.0.1', 9464)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT such as 127.0.0.1:9464")
+    return host.strip("[]"), int(port)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,10 +69,30 @@ class DaemonSpec(_Strict):
     lease_ttl: str = "60s"
     name: str | None = None
 
+    @field_validator("lease_ttl")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if parse_duration(v) < 1:
+            raise ValueError("lease_ttl must be at least 1s")
+        return v
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_listen(v)
+        return v
+
 
 class ReviewSpec(_Strict):
     token_env: str | None = None
     listen: str = "127.0.0.1:8470"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
 
 
 class AuthSpec(_Strict):
@@ -166,6 +194,10 @@ class Settings:
     @property
     def full_scan_interval(self) -> float:
         return parse_duration(self.sync.full_scan_interval)
+
+    @property
+    def lease_ttl(self) -> float:
+        return parse_duration(self.daemon.lease_ttl)
 
 
 def find_config(explicit: str | None) -> Path:

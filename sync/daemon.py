@@ -1,8 +1,10 @@
 """`contactsync daemon`: the same run as `once`, on a schedule. The only importer of APScheduler.
 
-Missed runs are coalesced and one sync never runs twice at once (max_instances=1). A run that
-fails is logged and tried again at the next tick; SIGTERM and SIGINT let the run in flight
-finish and be committed, start nothing new, and exit 0.
+Missed runs are coalesced and one sync never runs twice at once: within a process through
+max_instances=1, across replicas through the lease (sync/lease.py), which a second job renews
+every third of its time-to-live. A run that fails is logged and tried again at the next tick;
+SIGTERM and SIGINT let the run in flight finish and be committed, start nothing new, release
+the lease so a standby takes over at once, and exit 0.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from rich.console import Console
 
+from sync import lease
 from sync.config import Settings
 from sync.engine import Engine
+from sync.errors import LeaseLost
+from sync.lease import LeaseKeeper
+from sync.metrics import Metrics
+from sync.monitor import Health, Listener
 from sync.store.repo import Store
 
 log = logging.getLogger("sync.daemon")
@@ -29,41 +37,90 @@ class Daemon:
         self.settings = settings
         self.store = Store(settings.state_url)
         self.transports = transports
+        self.keeper = LeaseKeeper(
+            self.store, lease.default_holder(settings.daemon.name), settings.lease_ttl
+        )
+        self.health = Health(settings.daemon.unhealthy_after)
+        self.metrics = Metrics()
         self.stopping = threading.Event()
-        self.runs = 0
-        self.failures = 0
         self._last_full = datetime.min.replace(tzinfo=UTC)
 
     def tick(self) -> None:
         if self.stopping.is_set():
             return
+        if not self.keeper.acquire():
+            self._standby()
+            return
+        self.metrics.lease.set(1)
         full = datetime.now(UTC) - self._last_full >= timedelta(
             seconds=self.settings.full_scan_interval
         )
+        started = time.monotonic()
         try:
-            engine = Engine(self.settings, self.store, transports=self.transports)
+            engine = Engine(
+                self.settings,
+                self.store,
+                transports=self.transports,
+                holder=self.keeper.holder,
+                fence=self.keeper.fence,
+            )
             report = asyncio.run(engine.run(full_scan=full))
-        except Exception:  # a vendor outage or a bug must not kill the daemon
-            self.failures += 1
+        except LeaseLost as exc:
+            log.warning("%s; standing by", exc)
+            self.health.lost()
+            self.metrics.lease.set(0)
+            self.metrics.run_failed("lease_lost", time.monotonic() - started)
+            return
+        except Exception as exc:  # a vendor outage or a bug must not kill the daemon
+            self.health.failed(f"{type(exc).__name__}: {exc}")
+            self.metrics.run_failed("failed", time.monotonic() - started)
             log.exception("run failed; trying again at the next tick")
             return
-        self.runs += 1
+        finally:
+            self._refresh_gauges()
+        self.health.ok()
+        self.metrics.run_finished(report, time.monotonic() - started)
         if full:
             self._last_full = datetime.now(UTC)
         log.info("run %s: %s, %d write(s)", report.run_id, report.status, report.writes)
 
+    def _standby(self) -> None:
+        self.health.standby()
+        self.metrics.lease.set(0)
+        info = lease.current(self.store)
+        if info is not None:
+            log.info("standby: the lease is held by %s until %s", info.holder, info.expires_at)
+        self._refresh_gauges()
+
+    def _refresh_gauges(self) -> None:
+        try:
+            self.metrics.refresh(self.store)
+        except Exception:  # the store being briefly away is a failed run's business, not ours
+            log.warning("could not read the store for metrics", exc_info=True)
+
+    def renew(self) -> None:
+        if self.keeper.held and not self.keeper.renew():
+            self.health.lost()
+            self.metrics.lease.set(0)
+
     def serve(self) -> int:
         scheduler = BackgroundScheduler(timezone="UTC")
+        jobs: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         scheduler.add_job(
             self.tick,
             "interval",
             seconds=self.settings.interval,
             next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
             id="sync",
+            **jobs,
         )
+        scheduler.add_job(
+            self.renew, "interval", seconds=self.settings.lease_ttl / 3, id="lease", **jobs
+        )
+        listener = None
+        if self.settings.daemon.listen:
+            listener = Listener(self.settings.daemon.listen, self.health, self.metrics)
+            listener.start()
 
         def stop(signum: int, _frame: Any) -> None:
             log.info("signal %d: finishing the run in flight, then stopping", signum)
@@ -76,6 +133,9 @@ class Daemon:
             self.stopping.wait()
         finally:
             scheduler.shutdown(wait=True)
+            self.keeper.release()
+            if listener is not None:
+                listener.stop()
             self.store.dispose()
         return 0
 
@@ -84,5 +144,6 @@ def main(settings: Settings, console: Console) -> int:
     console.print(
         f"contactsync daemon: every {settings.sync.interval}, "
         f"full scan every {settings.sync.full_scan_interval}"
+        + (f", health and metrics on {settings.daemon.listen}" if settings.daemon.listen else "")
     )
     return Daemon(settings).serve()

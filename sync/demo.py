@@ -105,15 +105,22 @@ def start_all() -> dict[str, Served]:
     return {vendor: serve(vendor, emulator_for(vendor)) for vendor in VENDORS}
 
 
-def write_config(folder: Path, served: dict[str, Served]) -> Path:
-    """The shipped sync.toml with this demo's ports."""
+def write_config(
+    folder: Path,
+    served: dict[str, Served],
+    *,
+    state_url: str | None = None,
+    sections: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    """The shipped sync.toml with these emulators' ports; `sections` override its tables."""
     shipped = tomllib.loads((REPO / "sync.toml").read_text())
-    lines = [
-        f'[state]\nurl = "sqlite:///{folder / "state.db"}"\n',
-        "[sync]",
-        *[f"{k} = {_toml(v)}" for k, v in shipped.get("sync", {}).items()],
-        "",
-    ]
+    tables = {"sync": shipped.get("sync", {})}
+    for name, values in (sections or {}).items():
+        tables[name] = {**tables.get(name, {}), **values}
+    url = state_url or f"sqlite:///{folder / 'state.db'}"
+    lines = [f"[state]\nurl = {_toml(url)}\n"]
+    for name, values in tables.items():
+        lines += [f"[{name}]", *[f"{k} = {_toml(v)}" for k, v in values.items()], ""]
     for vendor, s in served.items():
         table = s.emulator.system_table(s.url)  # type: ignore[attr-defined]
         table["mapping"] = str(REPO / table["mapping"])

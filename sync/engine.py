@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from sync.config import Settings
@@ -121,6 +122,9 @@ class Engine:
         for name in connectors:
             report.system(name)
         with self.store.session() as s:
+            if self.fence is not None:
+                # every commit of the run, journal flushes included, is fenced
+                event.listen(s, "before_commit", self.fence)
             run = Store.start_run(s, self.holder)
             report.run_id = run.id
             s.commit()
@@ -155,12 +159,10 @@ class Engine:
                 for system, cid, vid, why in state.held
             ]
             Store.journal(s, run.id, held_rows)
-            self._check_fence(s)
             s.commit()
             outcomes = await self._push(s, connectors, list(zip(rows, actions, strict=True)))
             self._apply(outcomes, state, touched, report)
             self._advance_cursors(listings, read_failed, state, report)
-            self._check_fence(s)
             run.status = "partial" if report.exit_code else "ok"
             run.finished_at = now()
             report.status = run.status
@@ -170,10 +172,6 @@ class Engine:
             run.summary = report.to_dict()
             s.commit()
         return report
-
-    def _check_fence(self, s: Session) -> None:
-        if self.fence is not None:
-            self.fence(s)
 
     # --- recovery ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sync import lease
 from sync.config import Settings
 from sync.store.repo import Store
 
@@ -22,10 +23,14 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
                 if r.finished_at
                 else None,
                 "status": r.status,
+                "holder": r.holder,
                 "writes": {
                     n: {k: v.get(k) for k in ("created", "updated", "deleted")}
                     for n, v in (r.summary.get("systems") or {}).items()
                 },
+                "failed": sum(
+                    len(v.get("failed") or []) for v in (r.summary.get("systems") or {}).values()
+                ),
             }
             for r in Store.recent_runs(s, 10)
         ]
@@ -43,7 +48,16 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
             {"system": a.system, "vendor_id": a.vendor_id, "why": a.error}
             for a in Store.held_deletions(s)
         ]
+    holder = lease.current(store)
     return {
+        "lease": {
+            "holder": holder.holder,
+            "token": holder.token,
+            "expires_at": holder.expires_at.isoformat(),
+            "live": holder.live,
+        }
+        if holder
+        else None,
         "systems": list(settings.systems),
         "runs": runs,
         "cursors": cursors,
@@ -58,12 +72,20 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         print(json.dumps(data, indent=2, default=str))
         return 0
     runs = Table(title="recent runs")
-    for col in ("id", "started", "seconds", "status", "writes"):
+    for col in ("id", "started", "seconds", "status", "writes", "failed", "by"):
         runs.add_column(col)
     for r in data["runs"]:
         writes = sum(sum(v or 0 for v in w.values()) for w in r["writes"].values())
         secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
-        runs.add_row(str(r["id"]), r["started_at"], secs, r["status"], str(writes))
+        runs.add_row(
+            str(r["id"]),
+            r["started_at"],
+            secs,
+            r["status"],
+            str(writes),
+            str(r["failed"]),
+            r["holder"] or "",
+        )
     console.print(runs)
     systems = Table(title="systems")
     for col in ("system", "cursor", "last full scan", "last success", "last error"):
@@ -81,4 +103,8 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
     console.print(
         f"open conflicts: {data['open_conflicts']}; held deletions: {len(data['held_deletions'])}"
     )
+    held = data["lease"]
+    if held:
+        state = "held by" if held["live"] else "free; last held by"
+        console.print(f"sync lease: {state} {held['holder']} (token {held['token']})")
     return 0

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import pgcluster
+from tests import engine_helpers, pgcluster
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,11 @@ def pg_server() -> Iterator[str]:
 def pg_url(pg_server: str) -> str:
     """A fresh, empty database on the session's PostgreSQL server."""
     return pgcluster.fresh_database(pg_server)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run an engine test once per store: Worlds made during it use that backend."""
+    if request.param == "postgres":
+        monkeypatch.setattr(engine_helpers, "STATE_URL", request.getfixturevalue("pg_url"))
+    return str(request.param)

@@ -14,6 +14,7 @@ from sync.store.repo import Store
 from tests.helpers import settings_from
 
 _worlds = itertools.count()
+STATE_URL: str | None = None  # set by the `backend` fixture to run a test on PostgreSQL
 
 
 class World:
@@ -28,7 +29,7 @@ class World:
         tables = systems if isinstance(systems, dict) else {n: {} for n in systems}
         self.stores = {n: f"w{tag}-{n}" for n in tables}
         raw = {
-            "state": {"url": url or f"sqlite:///{tmp / f'state{tag}.db'}"},
+            "state": {"url": url or STATE_URL or f"sqlite:///{tmp / f'state{tag}.db'}"},
             "sync": {"max_delete_fraction": 0.5, **sync},
             "systems": {
                 n: {"connector": "memory", "store": self.stores[n], **t} for n, t in tables.items()

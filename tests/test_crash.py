@@ -10,6 +10,9 @@ from sync.engine import Engine
 from sync.store.repo import Store
 from tests.engine_helpers import World
 
+# every scenario runs on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 class Crash(Exception):
     pass

@@ -9,6 +9,9 @@ import pytest
 from sync.store.repo import Store
 from tests.engine_helpers import World
 
+# every scenario runs on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def emails(world: World, system: str) -> list[str]:
     return sorted(r["email"].strip().lower() for r in world.records(system).values())

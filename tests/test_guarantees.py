@@ -14,6 +14,9 @@ from sync.store.models import Action, Cursor
 from sync.store.repo import now
 from tests.engine_helpers import World
 
+# every scenario runs on SQLite and on PostgreSQL
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def test_an_incomplete_listing_never_deletes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -8,10 +8,11 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
+MIGRATION_LOCK = 0x636F6E74  # an arbitrary advisory-lock key of our own ("cont")
 
 
 def alembic_config(url: str) -> Config:
@@ -50,5 +51,8 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration (run on every start)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # replicas starting together: one migrates, the others wait and find it done
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

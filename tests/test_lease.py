@@ -1,0 +1,113 @@
+"""The sync lease: one holder at a time, takeover after expiry, and fenced commits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from sync import lease
+from sync.engine import Engine
+from sync.errors import LeaseLost, UsageError
+from sync.lease import LeaseKeeper
+from sync.store.models import Contact, Lease, Run
+from sync.store.repo import Store
+from tests.engine_helpers import World
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+def expire(store: Store) -> None:
+    """Let the lease run out without waiting for it."""
+    with store.session() as s:
+        s.execute(update(Lease).values(expires_at=lease.db_now(s)))
+        s.commit()
+
+
+def test_one_holder_at_a_time_and_takeover_after_expiry(url: str) -> None:
+    store = Store(url)
+    first, second = LeaseKeeper(store, "first", 30), LeaseKeeper(store, "second", 30)
+    assert first.acquire() and first.token == 1
+    assert not second.acquire(), "a live lease was taken"
+    assert first.acquire(), "the holder could not renew its own lease"
+    expire(store)
+    assert second.acquire()
+    assert second.token == 2, "a takeover must advance the fencing token"
+    assert not first.renew() and not first.held
+    info = lease.current(store)
+    assert info is not None and info.holder == "second" and info.live
+
+
+def test_release_hands_over_at_once(url: str) -> None:
+    store = Store(url)
+    first, second = LeaseKeeper(store, "first", 300), LeaseKeeper(store, "second", 300)
+    assert first.acquire()
+    first.release()
+    assert second.acquire()
+
+
+def test_kept_refuses_while_another_holds_it_and_names_the_holder(url: str) -> None:
+    store = Store(url)
+    assert LeaseKeeper(store, "daemon-on-host-a", 300).acquire()
+    with pytest.raises(UsageError, match="daemon-on-host-a"), LeaseKeeper(store, "me", 300).kept():
+        raise AssertionError("entered the block without the lease")
+
+
+def test_kept_renews_while_the_block_runs(url: str) -> None:
+    store = Store(url)
+    keeper = LeaseKeeper(store, "slow", 1.5)
+    with keeper.kept():
+        time.sleep(2.5)  # longer than the ttl: only renewal keeps it ours
+        assert not LeaseKeeper(store, "other", 1.5).acquire()
+    assert LeaseKeeper(store, "other", 1.5).acquire(), "not released after the block"
+
+
+def test_a_run_that_lost_the_lease_commits_nothing(tmp_path: Path, url: str) -> None:
+    world = World(tmp_path, ["a", "b"], url=url)
+    world.add("a", email="ada@example.org", first_name="Ada")
+    keeper = LeaseKeeper(world.store, "old-leader", 30)
+    assert keeper.acquire()
+    expire(world.store)
+    assert LeaseKeeper(world.store, "new-leader", 30).acquire()
+    engine = Engine(world.settings, world.store, holder=keeper.holder, fence=keeper.fence)
+    with pytest.raises(LeaseLost):
+        asyncio.run(engine.run())
+    with world.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Run)) == 0
+        assert s.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+@pytest.mark.postgres
+def test_lease_lost_mid_run_stops_the_commits(tmp_path: Path, pg_url: str) -> None:
+    """Another replica takes over while the run is under way: the journal flush after the
+    first commit is refused and no contact is recorded by the old leader."""
+    world = World(tmp_path, ["a", "b"], url=pg_url)
+    for i in range(5):
+        world.add("a", email=f"p{i}@example.org", first_name=f"P{i}")
+    keeper = LeaseKeeper(world.store, "old-leader", 30)
+    assert keeper.acquire()
+    commits: list[int] = []
+
+    def fence(s: Session) -> None:
+        commits.append(1)
+        if len(commits) == 2:  # after the run row, before the journal: a takeover happens
+            expire(world.store)
+            assert LeaseKeeper(world.store, "new-leader", 30).acquire()
+        keeper.fence(s)
+
+    engine: Any = Engine(world.settings, world.store, holder=keeper.holder, fence=fence)
+    with pytest.raises(LeaseLost):
+        asyncio.run(engine.run())
+    assert world.records("b") == {}, "the old leader pushed after losing the lease"
+    with world.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Contact)) == 0
