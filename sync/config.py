@@ -260,6 +260,8 @@ def build_settings(
                 problems.append(Problem(f"{key}.{loc_text(tuple(err['loc']))}", msg))
             continue
         creds = _credentials(system.auth, env, root, f"{key}.auth", problems)
+        if system.ca_bundle and not _under(root, system.ca_bundle).is_file():
+            problems.append(Problem(f"{key}.ca_bundle", f"no such file: {system.ca_bundle}"))
         mapping = mappings.get(name) or identity_mapping(schema)
         systems[name] = SystemSettings(name, system, mapping, options, creds, root)
         problems += [Problem(key, msg) for msg in cls.check(systems[name])]
@@ -287,6 +289,11 @@ def _state_url(url: str, root: Path) -> str:
         if not rest.startswith("/"):
             return prefix + str(root / rest)
     return url
+
+
+def _under(root: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root / p
 
 
 def _credentials(

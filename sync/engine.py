@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,25 @@ from sync.store.models import Conflict, Contact, Cursor, Link
 from sync.store.repo import Store, new_id, now
 
 log = logging.getLogger("sync.engine")
+CRASH_ENV = "CONTACTSYNC_TEST_CRASH_AT"
+
+
+def checkpoint(phase: str) -> None:
+    """Test seam, off by default: with $CONTACTSYNC_TEST_CRASH_AT set to this phase
+    (recovered, journalled, pushed) the process dies here by SIGKILL, as in a crash."""
+    if os.environ.get(CRASH_ENV) == phase:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Recovered:
+    """Creates left in flight, by (system, email): landed ones to adopt (vendor ID and
+    snapshot), ones not to send this run (outcome unknown, lookup failed: the reason), and
+    ones to resend through the vendor's own duplicate check (no lookup exists)."""
+
+    adopted: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
+    blocked: dict[tuple[str, str], str] = field(default_factory=dict)
+    recheck: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -96,6 +117,7 @@ class Engine:
         self.holder = holder
         self.fence = fence
         self.schema = settings.schema
+        self._recheck: set[tuple[str, str]] = set()
 
     def connect(self) -> dict[str, Connector]:
         out = {}
@@ -128,14 +150,17 @@ class Engine:
             run = Store.start_run(s, self.holder)
             report.run_id = run.id
             s.commit()
-            adopted = await self._recover(s, connectors, run.id)
+            recovered = await self._recover(s, connectors, run.id)
+            self._recheck = recovered.recheck
+            checkpoint("recovered")
             state = self._load(s)
             listings = await self._poll(connectors, state, full_scan, report)
             obs, seen, read_failed = self._match(listings, state, report)
             deleted_in = self._deletions(listings, seen, state, allow_mass, report)
             actions, touched = self._decide(
-                state, obs, deleted_in, listings, adopted, connectors, report
+                state, obs, deleted_in, listings, recovered.adopted, connectors, report
             )
+            actions = _hold_uncertain(actions, recovered.blocked, state, report)
             if dry_run:
                 report.plan = [_describe(a) for a in actions]
                 report.status = "dry-run"
@@ -160,7 +185,9 @@ class Engine:
             ]
             Store.journal(s, run.id, held_rows)
             s.commit()
+            checkpoint("journalled")
             outcomes = await self._push(s, connectors, list(zip(rows, actions, strict=True)))
+            checkpoint("pushed")
             self._apply(outcomes, state, touched, report)
             self._advance_cursors(listings, read_failed, state, report)
             run.status = "partial" if report.exit_code else "ok"
@@ -177,10 +204,12 @@ class Engine:
 
     async def _recover(
         self, s: Session, connectors: dict[str, Connector], run_id: int
-    ) -> dict[tuple[str, str], tuple[str, Record]]:
-        """What a crashed run left in flight. Creates that landed are adopted, never resent:
-        a create with a known answer is taken from the journal, one without is looked up."""
-        adopted: dict[tuple[str, str], tuple[str, Record]] = {}
+    ) -> Recovered:
+        """What a crashed run left in flight, and creates whose answer was lost. Creates that
+        landed are adopted, never resent: a create with a known answer is taken from the
+        journal, one without is looked up; when the lookup fails it is not sent this run."""
+        out = Recovered()
+        adopted = out.adopted
         for entry in Store.unfinished_actions(s):
             if entry.state != "done":
                 entry.state = "recovered"
@@ -191,12 +220,18 @@ class Engine:
                 adopted[key] = (entry.vendor_id, dict(entry.fields))
                 continue
             conn = connectors.get(entry.system)
-            if conn is None or not conn.can_find_by_email:
+            if conn is None:
+                continue
+            if not conn.can_find_by_email:
+                if conn.can_refuse_repeats:
+                    out.recheck.add(key)
                 continue
             try:
                 found = await conn.find_by_email(entry.email)
             except ConnectorError as exc:
                 log.warning("could not look up %s in %s: %s", entry.email, entry.system, exc)
+                entry.state = "unknown"  # looked up again next run
+                out.blocked[key] = f"an earlier create may have landed; looking it up failed: {exc}"
                 continue
             if found is not None:
                 mapping = self.settings.systems[entry.system].mapping
@@ -206,7 +241,7 @@ class Engine:
                     adopted[key] = (found.id, dict(entry.fields))
         Store.abandon_runs(s, run_id)
         s.commit()
-        return adopted
+        return out
 
     # --- load, poll, match ------------------------------------------------------------------
 
@@ -644,7 +679,13 @@ class Engine:
         mapping = conn.settings.mapping
         try:
             if action.kind == "create":
-                written = await conn.create(action.payload, email=action.email)
+                if (action.system, action.email or "") in self._recheck:
+                    again = await conn.create_unless_exists(action.payload, email=action.email)
+                    if again is None:
+                        return Outcome(action, "unknown", error=REPEAT_REFUSED)
+                    written = again
+                else:
+                    written = await conn.create(action.payload, email=action.email)
                 snap = self._answered(written.record, action, mapping)
                 return Outcome(action, "done", vendor_id=written.vendor_id, snapshot=snap)
             if action.kind == "update":
@@ -774,6 +815,29 @@ class Engine:
                 cur.value = listing.cursor
             if full:
                 cur.last_full_scan = stamp
+
+
+REPEAT_REFUSED = (
+    "an earlier create of this contact landed but its answer was lost, and the system's own"
+    " duplicate check refused it again; its ID cannot be read back: link or remove it by hand"
+)
+
+
+def _hold_uncertain(
+    actions: list[Action], blocked: dict[tuple[str, str], str], state: RunState, report: RunReport
+) -> list[Action]:
+    """Drop creates whose earlier attempt may have landed (lookup failed): never resend blind."""
+    kept = []
+    for a in actions:
+        why = blocked.get((a.system, a.email or "")) if a.kind == "create" else None
+        if why is None:
+            kept.append(a)
+            continue
+        report.system(a.system).failed.append(
+            {"vendor_id": None, "email": a.email, "reason": f"create held: {why}"}
+        )
+        state.contacts[a.contact_id].dirty = True
+    return kept
 
 
 def _fail(fails: list[dict[str, Any]], vendor_id: str, email: str | None, reason: str) -> None:

@@ -2,8 +2,12 @@
 status codes to error kinds, and logs that never carry a secret.
 
 What is retried: transport failures, 408, 429, 500, 502, 503 and 504, for requests that are
-safe to repeat (GET, PUT, PATCH, DELETE, and POSTs a connector marks as reads). A create is
+safe to repeat (GET, PUT, PATCH, DELETE, and POSTs a connector marks as reads); 429 for every
+request, since a request refused for its rate was not applied. Any other failed create is
 never resent here: the engine looks it up first (see engine recovery).
+
+TLS is verified unless a system sets `verify_tls = false`, which is logged as a warning every
+time a client is built for it; `ca_bundle` names the certificates to trust instead.
 """
 
 from __future__ import annotations
@@ -122,6 +126,12 @@ class HttpClient:
     ) -> HttpClient:
         spec = settings.spec
         verify: bool | str = spec.verify_tls
+        if not spec.verify_tls:
+            log.warning(
+                "TLS verification is OFF for system %s (verify_tls = false): its server is "
+                "not authenticated; use ca_bundle for a private CA instead",
+                settings.name,
+            )
         if spec.verify_tls and spec.ca_bundle:
             verify = str(settings.resolve(spec.ca_bundle))
         return cls(
@@ -172,8 +182,8 @@ class HttpClient:
     async def _run(self, method: str, retry: bool | None, call: Callable[[], Any]) -> Any:
         repeatable = method.upper() in SAFE_METHODS if retry is None else retry
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries + 1 if repeatable else 1),
-            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self.retries + 1),
+            retry=retry_if_exception_type(TransientError if repeatable else RateLimited),
             wait=self._wait,
             reraise=True,
         )

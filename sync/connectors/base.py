@@ -12,6 +12,11 @@ Capabilities say what a system can do; the engine calls only those methods:
     can_update          update(id, changes, full) -> the record as stored, or None
     can_delete          delete(id)            a record already gone counts as deleted
     can_find_by_email   find_by_email(email)  for idempotent creates after a crash
+    can_refuse_repeats  create_unless_exists(payload) -> Written, or None when the vendor's
+                        own duplicate check refused it (no lookup needed, e.g. OneContact)
+
+A create whose answer was lost is never resent blindly: the engine looks it up first, or
+resends it through create_unless_exists, or holds it until a lookup works.
 
 A system without can_list is write-only (OneContact): the engine knows what it holds only
 from what it sent.
@@ -66,6 +71,7 @@ class Connector:
     can_update: bool = False
     can_delete: bool = False
     can_find_by_email: bool = False
+    can_refuse_repeats: bool = False
 
     def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
         self.settings = settings
@@ -95,6 +101,11 @@ class Connector:
         raise NotImplementedError
 
     async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
+        raise NotImplementedError
+
+    async def create_unless_exists(
+        self, payload: dict[str, Any], *, email: str | None = None
+    ) -> Written | None:
         raise NotImplementedError
 
     async def update(

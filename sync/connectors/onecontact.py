@@ -12,11 +12,10 @@ the record). The body is `Address` (the phone), `Priority`, `AgentID`, `NextTry`
 The only failure answer is {"success": false}, with no reason, and it becomes Rejected. What
 that means per call:
 - create with checkrepeated=true: OneContact refuses a second contact with the same Address.
-  After a crash between sending a create and recording its ID, the engine cannot look the
-  contact up (no find_by_email), so it sends the create again and OneContact refuses it: the
-  record is reported as rejected, naming the duplicate Address, and a person links or removes
-  it. The existing contact's ID cannot be learned through this API. With
-  checkrepeated=false the re-sent create succeeds and OneContact holds a duplicate instead.
+  A create whose answer was lost (a crash, a reset) cannot be looked up (no find_by_email),
+  so the engine resends it through create_unless_exists, which always asks checkrepeated=true
+  whatever `check_repeated` says: a create that had landed is refused instead of duplicated,
+  and reported (its ID cannot be learned through this API: a person links or removes it).
 - update: the contact is gone (deleted in OneContact) or a mandatory field is missing.
 - delete: an unknown ID is the one documented reason, so it counts as already deleted.
 
@@ -61,7 +60,7 @@ def clean(payload: dict[str, Any]) -> dict[str, Any]:
 class OneContactConnector(HttpConnector):
     kind = "onecontact"
     Options: ClassVar[type[BaseModel]] = OneContactOptions
-    can_create = can_update = can_delete = True
+    can_create = can_update = can_delete = can_refuse_repeats = True
 
     @classmethod
     def check(cls, settings: SystemSettings) -> list[str]:
@@ -100,6 +99,18 @@ class OneContactConnector(HttpConnector):
                 "OneContact refused the contact without a reason: check the fields and"
                 " Metadata names that the service's contact list makes mandatory"
             )
+        contact_id = answer.get("data")
+        if contact_id in (None, ""):
+            raise ConnectorError(f"OneContact created a contact but sent no ID: {answer}")
+        return Written(str(contact_id), body)
+
+    async def create_unless_exists(
+        self, payload: dict[str, Any], *, email: str | None = None
+    ) -> Written | None:
+        body = clean(payload)
+        answer = await self.client.request_json("POST", f"{self.contacts}/true", json=body)
+        if not succeeded(answer):
+            return None  # the same Address is held already: most likely our lost create
         contact_id = answer.get("data")
         if contact_id in (None, ""):
             raise ConnectorError(f"OneContact created a contact but sent no ID: {answer}")

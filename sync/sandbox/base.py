@@ -7,7 +7,7 @@ An emulator is a Starlette app wrapped by `Emulator`; tests mount it in-process 
 Fault kinds (each request draws one with probability `Faults.rate`, from a seeded RNG):
 
     429           Too Many Requests with Retry-After; nothing is applied
-    500, 502, 503 a server error; nothing is applied
+    500, 502, 503, 504  a server error; nothing is applied
     timeout       the answer takes `timeout_delay` seconds; clients give up first
     reset         the connection drops before the request is applied
     lost_response the request IS applied, then the connection drops (the nasty one)
@@ -15,6 +15,11 @@ Fault kinds (each request draws one with probability `Faults.rate`, from a seede
     truncate      list endpoints only: a page comes back short; emulators check
                   `self.faults.hit("truncate")` and cut the page in a way their vendor's
                   paging fields reveal (a count that does not add up)
+
+`Faults.script(request)` may name the fault for one request (tests aim a fault at, say, the
+second page); it wins over the random draw. `Emulator.on_request(request, phase)` is called
+with phase "received" before a request is applied and "answered" after it was applied and
+before the answer is sent: crash tests kill their client there.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUEST_FAULTS = ("429", "500", "502", "503", "timeout", "reset", "lost_response", "malformed")
+SERVER_ERRORS = ("429", "500", "502", "503", "504")
+REQUEST_FAULTS = (*SERVER_ERRORS, "timeout", "reset", "lost_response", "malformed")
 
 
 @dataclass
@@ -39,13 +45,18 @@ class Faults:
     seed: int = 0
     retry_after: str = "0"
     timeout_delay: float = 5.0
+    script: Callable[[LoggedRequest], str | None] | None = None
     _rng: random.Random = field(init=False, repr=False)
     _pending: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
 
-    def draw(self) -> str | None:
+    def draw(self, request: LoggedRequest | None = None) -> str | None:
+        if self.script is not None and request is not None:
+            aimed = self.script(request)
+            if aimed is not None:
+                return aimed
         if self.rate <= 0 or not self.kinds:
             return None
         if self._rng.random() >= self.rate:
@@ -84,6 +95,7 @@ class Emulator:
         self.latency = latency
         self.faults = faults or Faults()
         self.log: list[LoggedRequest] = []
+        self.on_request: Callable[[LoggedRequest, str], None] | None = None
         self.app: ASGIApp | None = None
         self._next_id = 1
 
@@ -99,7 +111,7 @@ class Emulator:
         return [
             r
             for r in self.log
-            if r.is_write and r.fault not in ("429", "500", "502", "503", "reset", "timeout")
+            if r.is_write and r.fault not in (*SERVER_ERRORS, "reset", "timeout")
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,11 +130,13 @@ class Emulator:
             scope["method"], scope["path"], scope.get("query_string", b"").decode(), headers, body
         )
         self.log.append(entry)
-        fault = self.faults.draw()
+        fault = self.faults.draw(entry)
         entry.fault = fault
+        if self.on_request is not None:
+            self.on_request(entry, "received")
         if self.latency:
             await asyncio.sleep(self.latency)
-        if fault in ("429", "500", "502", "503"):
+        if fault in SERVER_ERRORS:
             entry.status = int(fault)
             extra = [(b"retry-after", self.faults.retry_after.encode())] if fault == "429" else []
             await _plain(send, int(fault), b'{"error": "injected fault"}', extra)
@@ -141,6 +155,8 @@ class Emulator:
 
         assert self.app is not None
         await self.app(scope, replay, capture)
+        if self.on_request is not None:
+            self.on_request(entry, "answered")
         if fault == "lost_response":
             raise ConnectionResetError("injected reset after the request was applied")
         for message in captured:

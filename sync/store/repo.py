@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import make_engine, upgrade
@@ -72,11 +72,14 @@ class Store:
 
     @staticmethod
     def unfinished_actions(s: Session) -> list[Action]:
-        """Journal entries of runs that never committed: what was in flight at a crash."""
+        """Journal entries of runs that never committed (what was in flight at a crash), and
+        creates of any run whose outcome is still unknown (their answer was lost)."""
+        crashed = and_(Run.status == "running", Action.state.in_(("pending", "unknown", "done")))
         q = (
             select(Action)
             .join(Run, Run.id == Action.run_id)
-            .where(Run.status == "running", Action.state.in_(("pending", "unknown", "done")))
+            .where(or_(crashed, Action.state == "unknown"))
+            .order_by(Action.id)
         )
         return list(s.scalars(q))
 
