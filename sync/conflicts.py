@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from sync.config import Settings
-from sync.errors import UsageError
+from sync.errors import RecordError, UsageError
 from sync.store.models import Conflict, Contact
 from sync.store.repo import Store, now
 
@@ -97,15 +100,25 @@ def show(store: Store, conflict_id: int, console: Console) -> int:
     return 0
 
 
-def resolve(
+@dataclass(frozen=True)
+class Resolution:
+    conflict_id: int
+    email: str | None
+    field: str
+    chosen: Any
+
+
+def apply_resolution(
     store: Store,
     settings: Settings,
     conflict_id: int,
-    take: str | None,
-    value: str | None,
-    dismiss: bool,
-    console: Console,
-) -> int:
+    *,
+    take: str | None = None,
+    value: str | None = None,
+    dismiss: bool = False,
+) -> Resolution:
+    """Store a person's choice for an open conflict; the next run pushes it everywhere.
+    The one code path behind `conflicts resolve` and the review page."""
     with store.session() as s:
         found = Store.conflict(s, conflict_id)
         if found is None:
@@ -122,18 +135,56 @@ def resolve(
         elif dismiss:
             chosen = conflict.base_value
             conflict.resolved_by = "dismissed: keep base"
-        else:
+        elif value is not None:
             kind = settings.schema.types.get(conflict.field, "str")
-            chosen = settings.schema.normalise({conflict.field: value}).get(conflict.field)
+            try:
+                chosen = settings.schema.normalise({conflict.field: value}).get(conflict.field)
+            except RecordError as exc:
+                raise UsageError(str(exc)) from None
             if kind == "bool" and chosen is None:
                 raise UsageError(f"{value!r} is not a yes/no value")
             conflict.resolved_by = "value"
+        else:
+            raise UsageError("choose a system's value, enter a value, or dismiss")
         conflict.resolution = chosen
         conflict.status = "resolved"
         conflict.resolved_at = now()
         s.commit()
-        console.print(
-            f"conflict {conflict_id} ({contact.email} {conflict.field}) resolved to {chosen!r}; "
-            "it is pushed to every system on the next run"
-        )
+        return Resolution(conflict_id, contact.email, conflict.field, chosen)
+
+
+def resolve(
+    store: Store,
+    settings: Settings,
+    conflict_id: int,
+    take: str | None,
+    value: str | None,
+    dismiss: bool,
+    console: Console,
+) -> int:
+    r = apply_resolution(store, settings, conflict_id, take=take, value=value, dismiss=dismiss)
+    console.print(
+        f"conflict {conflict_id} ({r.email} {r.field}) resolved to {r.chosen!r}; "
+        "it is pushed to every system on the next run"
+    )
+    return 0
+
+
+def export(store: Store, fmt: str, include_all: bool, output: str | None) -> int:
+    """`conflicts export`: a self-contained report to read or mail (html, csv or json)."""
+    items = rows(store, include_all)
+    if fmt == "html":
+        from sync.web.templating import render_export
+
+        text = render_export(items, include_all)
+    else:
+        text = render(items, fmt)
+        text += "" if text.endswith("\n") else "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
     return 0

@@ -31,9 +31,11 @@ from sync.errors import (
     RecordError,
     TransientError,
 )
+from sync.history import field_rows
 from sync.merge import Change, MergeResult, OpenConflict, merge
 from sync.plan import Action, LinkState, Target, plan_contact
 from sync.report import RunReport
+from sync.store.models import Action as JournalEntry
 from sync.store.models import Conflict, Contact, Cursor, Link
 from sync.store.repo import Store, new_id, now
 
@@ -99,6 +101,9 @@ class RunState:
     new_contacts: list[Contact] = field(default_factory=list)
     new_conflicts: list[Conflict] = field(default_factory=list)
     held: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # held deletions a person allowed, by (system, vendor ID); field history rows to insert
+    allowed: dict[tuple[str, str], JournalEntry] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Engine:
@@ -256,7 +261,9 @@ class Engine:
         conflicts: dict[str, dict[str, Conflict]] = defaultdict(dict)
         for c in Store.live_conflicts(s):
             conflicts[c.contact_id][c.field] = c
-        return RunState(contacts, links, by_contact, by_email, Store.cursors(s), conflicts, s)
+        state = RunState(contacts, links, by_contact, by_email, Store.cursors(s), conflicts, s)
+        state.allowed = {(a.system, a.vendor_id or ""): a for a in Store.allowed_deletions(s)}
+        return state
 
     async def _poll(
         self,
@@ -391,6 +398,9 @@ class Engine:
         for system, (listing, full) in listings.items():
             if not (full and listing.complete):
                 continue
+            allowed = {v for (n, v) in state.allowed if n == system}
+            for vid in allowed:  # this listing settles each allowance: used or lapsed
+                state.allowed[(system, vid)].state = "released"
             linked = [
                 ln for (sysname, _), ln in state.links.items() if sysname == system and not ln.gone
             ]
@@ -409,12 +419,17 @@ class Engine:
                     f"max_delete_fraction {limit:g}: deletions held"
                 )
             if why and not allow_mass:
+                held = [ln for ln in gone if ln.vendor_id not in allowed]
+                gone = [ln for ln in gone if ln.vendor_id in allowed]
+            else:
+                held = []
+            if held:
                 r = report.system(system)
-                r.held.append(why + " (run with --allow-mass-delete to apply them)")
-                report.notes.append(f"{system}: {len(gone)} deletion(s) held")
-                state.held += [(system, ln.contact_id, ln.vendor_id, why) for ln in gone]
-                continue
-            out[system] = gone
+                r.held.append(f"{why} (run with --allow-mass-delete to apply them)")
+                report.notes.append(f"{system}: {len(held)} deletion(s) held")
+                state.held += [(system, ln.contact_id, ln.vendor_id, str(why)) for ln in held]
+            if gone:
+                out[system] = gone
         return out
 
     # --- decide: diff, merge, plan ----------------------------------------------------------
@@ -504,6 +519,16 @@ class Engine:
             }
             result = merge(
                 contact.base, changes, policy=policy, priority=priority, existing=existing
+            )
+            state.history += field_rows(
+                cid,
+                contact.base,
+                result,
+                changes,
+                state.conflicts.get(cid, {}),
+                policy,
+                report.run_id,
+                now(),
             )
             self._record_conflicts(contact, result, state, report)
             contact.base = result.values
@@ -721,6 +746,7 @@ class Engine:
         session.add_all(state.new_contacts)
         session.flush()  # contacts before the rows that point at them
         session.add_all(state.new_conflicts)
+        Store.add_history(session, state.history)
         for link in touched.dropped:
             state.by_contact.get(link.contact_id, {}).pop(link.system, None)
             state.links.pop((link.system, link.vendor_id), None)

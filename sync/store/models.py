@@ -114,7 +114,9 @@ class Action(Base):
     """The journal: every planned action, written before the first request goes out.
 
     state: pending -> done | failed | unknown (a create whose answer was lost: looked up
-    before it is ever sent again) | held (a guarded deletion) | recovered."""
+    before it is ever sent again) | held (a guarded deletion) | recovered. A held deletion
+    that a person allows becomes allowed; the next run that lists its system completely
+    carries it out (or finds the record back) and marks it released."""
 
     __tablename__ = "journal"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -129,6 +131,25 @@ class Action(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class FieldChange(Base):
+    """Why a contact's agreed value is what it is: one row per field whose base value a run
+    changed, with the systems it came from (or "review" for a person's choice)."""
+
+    __tablename__ = "field_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[int | None]
+    field: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    source: Mapped[str] = mapped_column(String(255))
+    how: Mapped[str] = mapped_column(String(255))
+    conflict_id: Mapped[int | None]
+    at: Mapped[datetime]
 
 
 class Lease(Base):

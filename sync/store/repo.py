@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import make_engine, upgrade
-from sync.store.models import Action, Conflict, Contact, Cursor, Link, Run
+from sync.store.models import Action, Conflict, Contact, Cursor, FieldChange, Link, Run
 
 OPEN_STATES = ("open", "resolved")
 
@@ -141,3 +141,47 @@ class Store:
         if last is None:
             return []
         return list(s.scalars(select(Action).where(Action.run_id == last, Action.state == "held")))
+
+    # --- review: allowed deletions, field history, one contact -------------------------------
+
+    @staticmethod
+    def allow_deletion(s: Session, action_id: int) -> Action | None:
+        """Mark a held deletion allowed: the next run that lists its system carries it out."""
+        entry = s.get(Action, action_id)
+        if entry is None or entry.state != "held" or entry.kind != "delete":
+            return None
+        entry.state = "allowed"
+        return entry
+
+    @staticmethod
+    def allowed_deletions(s: Session) -> list[Action]:
+        return list(s.scalars(select(Action).where(Action.state == "allowed")))
+
+    @staticmethod
+    def add_history(s: Session, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            s.execute(insert(FieldChange), rows)
+
+    @staticmethod
+    def contact_by_email(s: Session, email: str) -> Contact | None:
+        q = select(Contact).where(Contact.email == email).order_by(Contact.deleted_at.is_not(None))
+        return s.scalars(q).first()
+
+    @staticmethod
+    def history(s: Session, contact_id: str) -> list[FieldChange]:
+        q = select(FieldChange).where(FieldChange.contact_id == contact_id)
+        return list(s.scalars(q.order_by(FieldChange.id)))
+
+    @staticmethod
+    def contact_conflicts(s: Session, contact_id: str) -> list[Conflict]:
+        q = select(Conflict).where(Conflict.contact_id == contact_id).order_by(Conflict.id)
+        return list(s.scalars(q))
+
+    @staticmethod
+    def contact_links(s: Session, contact_id: str) -> list[Link]:
+        return list(s.scalars(select(Link).where(Link.contact_id == contact_id)))
+
+    @staticmethod
+    def last_finished_run(s: Session) -> Run | None:
+        q = select(Run).where(Run.status.in_(("ok", "partial"))).order_by(Run.id.desc())
+        return s.scalars(q).first()
