@@ -1,4 +1,4 @@
-"""The command line: once, daemon, conflicts, status, check, demo, sandbox, db upgrade.
+"""The command line: once, daemon, conflicts, explain, serve, status, check, demo, sandbox, db.
 
 Exit status: 0 all went through; 1 some records failed or deletions were held; 2 a usage or
 configuration error (printed as a list of problems, never a traceback).
@@ -84,6 +84,8 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
             return conflicts.list_conflicts(store, args.format, args.all, console)
         if args.action == "show":
             return conflicts.show(store, args.id, console)
+        if args.action == "export":
+            return conflicts.export(store, args.format, args.all, args.output)
         if args.action == "resolve":
             if (args.take is None) == (args.value is None) and not args.dismiss:
                 raise UsageError("resolve needs exactly one of --take SYSTEM, --value VALUE")
@@ -93,6 +95,28 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     finally:
         store.dispose()
     return 2
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from sync import explain
+
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        return explain.show(store, settings, args.email, args.format, console)
+    finally:
+        store.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sync.web.app import serve
+
+    settings = _settings(args)
+    store = _store(settings)
+    try:
+        return serve(settings, store, args.listen, console)
+    finally:
+        store.dispose()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -162,8 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("--take", metavar="SYSTEM")
     cr.add_argument("--value")
     cr.add_argument("--dismiss", action="store_true", help="keep the base value")
-    for c in (cl, cs, cr):
+    ce = csub.add_parser("export", help="a self-contained report to read or mail")
+    ce.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    ce.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    ce.add_argument("--all", action="store_true", help="include settled conflicts")
+    for c in (cl, cs, cr, ce):
         c.set_defaults(func=cmd_conflicts)
+
+    ex = sub.add_parser("explain", help="why each field of a contact holds its value")
+    ex.add_argument("email")
+    ex.add_argument("--format", choices=["table", "json"], default="table")
+    ex.set_defaults(func=cmd_explain)
+
+    sv = sub.add_parser("serve", help="the conflict review page (127.0.0.1 by default)")
+    sv.add_argument("--listen", metavar="HOST:PORT", help="default: [review] listen")
+    sv.set_defaults(func=cmd_serve)
 
     st = sub.add_parser("status", help="last runs, cursors, conflicts, held deletions")
     st.add_argument("--format", choices=["table", "json"], default="table")

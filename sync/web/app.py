@@ -1,0 +1,100 @@
+"""The review application and `contactsync serve`."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping
+
+from rich.console import Console
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sync.config import Settings
+from sync.errors import UsageError
+from sync.store.repo import Store
+from sync.web.auth import Guard
+from sync.web.routes import Review
+from sync.web.templating import environment
+
+log = logging.getLogger("sync.web")
+
+# no scripts at all; styles only inline; nothing may frame the page
+HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def review_token(settings: Settings, env: Mapping[str, str] | None = None) -> str | None:
+    name = settings.review.token_env
+    if not name:
+        return None
+    value = (os.environ if env is None else env).get(name, "")
+    return value or None
+
+
+def create_app(
+    settings: Settings, store: Store, *, env: Mapping[str, str] | None = None
+) -> Starlette:
+    guard = Guard(review_token(settings, env))
+    templates = Jinja2Templates(env=environment())
+    review = Review(settings, store, guard, templates)
+    return Starlette(routes=review.routes(), middleware=[Middleware(SecurityHeaders)])
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"listen {text!r}: expected HOST:PORT, like 127.0.0.1:8470")
+    return host.strip("[]"), int(port)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, store: Store, listen: str | None, console: Console) -> int:
+    import uvicorn
+
+    host, port = parse_listen(listen or settings.review.listen)
+    if not _loopback(host):
+        console.print(
+            f"[yellow]warning[/yellow]: listening on {host}, not loopback; the session cookie "
+            "travels in clear unless a TLS proxy is in front"
+        )
+    if review_token(settings) is None:
+        env = settings.review.token_env
+        why = f"{env} is not set" if env else "no [review] token_env in the configuration"
+        console.print(f"read-only: {why}; conflicts can be viewed, not resolved")
+    console.print(f"review page on http://{host}:{port}/ (Ctrl-C to stop)")
+    app = create_app(settings, store)
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    return 0
