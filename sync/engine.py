@@ -104,6 +104,10 @@ class RunState:
     # held deletions a person allowed, by (system, vendor ID); field history rows to insert
     allowed: dict[tuple[str, str], JournalEntry] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    # each system's listed records, normalised: (vendor ID, record or why not, vendor time)
+    read: dict[str, list[tuple[str, Record | RecordError, datetime | None]]] = field(
+        default_factory=dict
+    )
 
 
 class Engine:
@@ -160,6 +164,7 @@ class Engine:
             checkpoint("recovered")
             state = self._load(s)
             listings = await self._poll(connectors, state, full_scan, report)
+            self._read(s, state, listings, {email for _, email in recovered.adopted})
             obs, seen, read_failed = self._match(listings, state, report)
             deleted_in = self._deletions(listings, seen, state, allow_mass, report)
             actions, touched = self._decide(
@@ -251,17 +256,11 @@ class Engine:
     # --- load, poll, match ------------------------------------------------------------------
 
     def _load(self, s: Session) -> RunState:
-        contacts = Store.contacts(s)
-        links: dict[tuple[str, str], Link] = {}
-        by_contact: dict[str, dict[str, Link]] = defaultdict(dict)
-        for link in Store.links(s):
-            links[(link.system, link.vendor_id)] = link
-            by_contact[link.contact_id][link.system] = link
-        by_email = {c.email: c for c in contacts.values() if c.email and c.deleted_at is None}
+        """Cursors, live conflicts and allowed deletions; contacts and links come in _read."""
         conflicts: dict[str, dict[str, Conflict]] = defaultdict(dict)
         for c in Store.live_conflicts(s):
             conflicts[c.contact_id][c.field] = c
-        state = RunState(contacts, links, by_contact, by_email, Store.cursors(s), conflicts, s)
+        state = RunState({}, {}, defaultdict(dict), {}, Store.cursors(s), conflicts, s)
         state.allowed = {(a.system, a.vendor_id or ""): a for a in Store.allowed_deletions(s)}
         return state
 
@@ -309,32 +308,74 @@ class Engine:
                 report.system(name).listing = "write-only"
         return out
 
+    def _read(
+        self,
+        s: Session,
+        state: RunState,
+        listings: dict[str, tuple[Listing, bool]],
+        adopted_emails: set[str],
+    ) -> None:
+        """Normalise the listed records, then load the contacts and links they touch (by
+        vendor ID and by email) and those with work pending (dirty, live conflicts): an
+        incremental run costs what changed. A full listing, or none, evaluates every contact,
+        so then everything is loaded."""
+        emails = set(adopted_emails)
+        for system, (listing, _) in listings.items():
+            mapping = self.settings.systems[system].mapping
+            rows: list[tuple[str, Record | RecordError, datetime | None]] = []
+            for vr in listing.records:
+                try:
+                    record = mapping.from_system(vr.data, self.schema)
+                except RecordError as exc:
+                    rows.append((vr.id, exc, None))
+                    continue
+                rows.append((vr.id, record, mapping.vendor_updated(vr.data)))
+                if record.get("email"):
+                    emails.add(record["email"])
+            state.read[system] = rows
+            listing.records = []  # done with the vendor's dicts: do not hold every record twice
+        if not listings or any(full for _, full in listings.values()):
+            contacts = list(Store.contacts(s).values())
+            links = Store.links(s)
+        else:
+            ids = Store.dirty_contact_ids(s) | set(state.conflicts)
+            ids |= Store.contact_ids_by_email(s, emails)
+            for system, rows in state.read.items():
+                listed = Store.links_by_vendor(s, system, (row[0] for row in rows))
+                ids |= {ln.contact_id for ln in listed}
+            contacts = Store.contacts_by_ids(s, ids)
+            links = Store.links_of_contacts(s, ids)
+        for c in contacts:
+            state.contacts[c.id] = c
+            if c.email and c.deleted_at is None:
+                state.by_email[c.email] = c
+        for ln in links:
+            state.links[(ln.system, ln.vendor_id)] = ln
+            state.by_contact[ln.contact_id][ln.system] = ln
+
     def _match(
         self, listings: dict[str, tuple[Listing, bool]], state: RunState, report: RunReport
     ) -> tuple[dict[str, dict[str, Observed]], dict[str, set[str]], set[str]]:
         obs: dict[str, dict[str, Observed]] = defaultdict(dict)
         seen: dict[str, set[str]] = {}
         read_failed: set[str] = set()
-        for system, (listing, full) in listings.items():
-            mapping = self.settings.systems[system].mapping
+        for system, (_, full) in listings.items():
             seen[system] = set()
             unlinked: dict[str, list[Observed]] = defaultdict(list)
             fails = report.system(system).failed
 
-            for vr in listing.records:
-                seen[system].add(vr.id)
-                try:
-                    record = mapping.from_system(vr.data, self.schema)
-                except RecordError as exc:
-                    _fail(fails, vr.id, None, str(exc))
+            for vendor_id, record, updated in state.read.get(system, []):
+                seen[system].add(vendor_id)
+                if isinstance(record, RecordError):
+                    _fail(fails, vendor_id, None, str(record))
                     read_failed.add(system)
                     continue
-                ob = Observed(vr.id, record, mapping.vendor_updated(vr.data))
-                link = state.links.get((system, vr.id))
+                ob = Observed(vendor_id, record, updated)
+                link = state.links.get((system, vendor_id))
                 if link is not None:
                     obs[link.contact_id][system] = ob
                 elif not record.get("email"):
-                    _fail(fails, vr.id, None, "no email: contacts are matched by email")
+                    _fail(fails, vendor_id, None, "no email: contacts are matched by email")
                 else:
                     unlinked[record["email"]].append(ob)
             for email, found in unlinked.items():
@@ -408,7 +449,7 @@ class Engine:
             if not gone:
                 continue
             why = None
-            if not listing.records:
+            if not seen[system]:
                 why = (
                     f"{system} listed no contacts although {len(linked)} are linked: "
                     f"{len(gone)} deletion(s) held"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +52,40 @@ class Store:
     @staticmethod
     def links(s: Session) -> list[Link]:
         return list(s.scalars(select(Link)))
+
+    @staticmethod
+    def links_by_vendor(s: Session, system: str, vendor_ids: Iterable[str]) -> list[Link]:
+        """The links of these records of one system (an incremental run's listing)."""
+        out: list[Link] = []
+        for part in _chunks(vendor_ids):
+            q = select(Link).where(Link.system == system, Link.vendor_id.in_(part))
+            out += s.scalars(q)
+        return out
+
+    @staticmethod
+    def contacts_by_ids(s: Session, ids: Iterable[str]) -> list[Contact]:
+        out: list[Contact] = []
+        for part in _chunks(ids):
+            out += s.scalars(select(Contact).where(Contact.id.in_(part)))
+        return out
+
+    @staticmethod
+    def contact_ids_by_email(s: Session, emails: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for part in _chunks(emails):
+            out.update(s.scalars(select(Contact.id).where(Contact.email.in_(part))))
+        return out
+
+    @staticmethod
+    def links_of_contacts(s: Session, ids: Iterable[str]) -> list[Link]:
+        out: list[Link] = []
+        for part in _chunks(ids):
+            out += s.scalars(select(Link).where(Link.contact_id.in_(part)))
+        return out
+
+    @staticmethod
+    def dirty_contact_ids(s: Session) -> set[str]:
+        return set(s.scalars(select(Contact.id).where(Contact.dirty.is_(True))))
 
     @staticmethod
     def cursors(s: Session) -> dict[str, Cursor]:
@@ -185,3 +219,15 @@ class Store:
     def last_finished_run(s: Session) -> Run | None:
         q = select(Run).where(Run.status.in_(("ok", "partial"))).order_by(Run.id.desc())
         return s.scalars(q).first()
+
+
+def _chunks(values: Iterable[str], size: int = 900) -> Iterator[list[str]]:
+    """IN-lists of at most `size` values: under every backend's bound-parameter limit."""
+    part: list[str] = []
+    for value in values:
+        part.append(value)
+        if len(part) == size:
+            yield part
+            part = []
+    if part:
+        yield part
