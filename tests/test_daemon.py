@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from sync.demo import write_config
+from sync.sandbox.serve import emulator_for, serve
 
 
 def test_daemon_syncs_and_exits_0_on_sigterm(tmp_path: Path) -> None:
@@ -43,3 +48,56 @@ def test_daemon_syncs_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_daemon_against_the_sandbox_picks_up_an_emulator_edit_within_an_interval(
+    tmp_path: Path,
+) -> None:
+    """As a new user would try it: the daemon over vendor emulators on loopback."""
+    served = {name: serve(name, emulator_for(name)) for name in ("serviceops", "lightening")}
+    source: Any = served["serviceops"].emulator
+    target: Any = served["lightening"].emulator
+    grace = source.seed_person(
+        {"email": "grace@example.org", "first_name": "Grace", "last_name": "Hopper"}
+    )
+    config = write_config(
+        tmp_path,
+        served,
+        sections={"sync": {"interval": "2s", "priority": ["serviceops", "lightening"]}},
+    )
+    env = {**os.environ}
+    for s in served.values():
+        env.update(getattr(s.emulator, "DEFAULT_ENV", {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "--config", str(config), "--log-format", "json", "daemon"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def last_name() -> str | None:
+        found = [p for p in target.people() if p.get("email") == "grace@example.org"]
+        return found[0].get("last_name") if found else None
+
+    try:
+        deadline = time.monotonic() + 30
+        while last_name() != "Hopper":
+            assert proc.poll() is None and time.monotonic() < deadline, "first sync missing"
+            time.sleep(0.1)
+        edited = time.monotonic()
+        source.edit(grace, last_name="Hopper-Murray")
+        while last_name() != "Hopper-Murray":
+            assert time.monotonic() - edited < 2 + 3, "edit not picked up within an interval"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        assert any("lease taken" in e["message"] for e in events), err[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for s in served.values():
+            s.stop()
