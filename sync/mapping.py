@@ -31,6 +31,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -185,7 +186,7 @@ class Mapping:
             return False
         return all(record.get(k) == v for k, v in self.equals.items())
 
-    @property
+    @cached_property  # asked for every record of every run
     def read_fields(self) -> set[str]:
         return {n for n, fm in self.fields.items() if fm.reads}
 
