@@ -630,7 +630,10 @@ class OracleB2BEmulator(Emulator):
         return body
 
     def _href(self, request: Request, *parts: Any) -> str:
-        return str(request.base_url).rstrip("/") + PREFIX + "/" + "/".join(map(str, parts))
+        base = request.scope.get("sandbox.base")
+        if base is None:  # once per request: a page renders thousands of links
+            base = request.scope["sandbox.base"] = str(request.base_url).rstrip("/") + PREFIX
+        return f"{base}/" + "/".join(map(str, parts))
 
     def _render(self, request: Request, c: dict[str, Any], expand: set[str]) -> dict[str, Any]:
         """A contact as Oracle answers it: links where not expanded."""
