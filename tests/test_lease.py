@@ -111,3 +111,20 @@ def test_lease_lost_mid_run_stops_the_commits(tmp_path: Path, pg_url: str) -> No
     assert world.records("b") == {}, "the old leader pushed after losing the lease"
     with world.store.session() as s:
         assert s.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+def test_once_while_another_process_holds_the_lease_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.cli import main
+
+    (tmp_path / "sync.toml").write_text(
+        '[systems.a]\nconnector = "csv"\npath = "a.csv"\n'
+        '[systems.b]\nconnector = "csv"\npath = "b.csv"\n'
+    )
+    (tmp_path / "a.csv").write_text("id,email\n1,ada@example.org\n")
+    store = Store(f"sqlite:///{tmp_path / '.contactsync' / 'state.db'}")
+    assert LeaseKeeper(store, "sync-a:4242:abcdef", 300).acquire()
+    assert main(["--config", str(tmp_path / "sync.toml"), "once"]) == 2
+    assert "sync-a:4242:abcdef" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists(), "once ran beside the lease holder"
