@@ -133,7 +133,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from sync import demo
 
-    return demo.main(Path(args.dir), runs=args.runs, console=console)
+    return demo.main(Path(args.dir), runs=args.runs, console=console, keep=args.keep)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="sync the five bundled vendor emulators")
     demo.add_argument("--dir", default=".contactsync/demo", help="where the demo keeps its state")
     demo.add_argument("--runs", type=int, default=2)
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the emulators up afterwards (for serve, once)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     sb = sub.add_parser("sandbox", help="serve the vendor emulators on 127.0.0.1")

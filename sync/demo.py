@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,7 @@ def write_config(
 ) -> Path:
     """The shipped sync.toml with these emulators' ports; `sections` override its tables."""
     shipped = tomllib.loads((REPO / "sync.toml").read_text())
-    tables = {"sync": shipped.get("sync", {})}
+    tables = {"sync": shipped.get("sync", {}), "review": shipped.get("review", {})}
     for name, values in (sections or {}).items():
         tables[name] = {**tables.get(name, {}), **values}
     url = state_url or f"sqlite:///{folder / 'state.db'}"
@@ -124,6 +125,8 @@ def write_config(
     for vendor, s in served.items():
         table = s.emulator.system_table(s.url)  # type: ignore[attr-defined]
         table["mapping"] = str(REPO / table["mapping"])
+        if isinstance(table.get("auth"), dict):
+            table["auth"] = _credential_files(folder, table["auth"], s.emulator)
         lines.append(f"[systems.{vendor}]")
         nested = {k: v for k, v in table.items() if isinstance(v, dict)}
         lines += [f"{k} = {_toml(v)}" for k, v in table.items() if k not in nested]
@@ -136,6 +139,24 @@ def write_config(
     return path
 
 
+def _credential_files(folder: Path, auth: dict[str, Any], emulator: Any) -> dict[str, Any]:
+    """The sandbox credentials as owner-only files beside the demo's configuration, so that
+    `contactsync --config <demo>/sync.toml once` works from any shell, without exports."""
+    values = getattr(emulator, "DEFAULT_ENV", {})
+    out = {}
+    for key, value in auth.items():
+        if key.endswith("_env") and value in values:
+            path = folder / "secrets" / value
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(values[value])
+            out[key.removesuffix("_env") + "_file"] = str(path)
+        else:
+            out[key] = value
+    return out
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -146,7 +167,7 @@ def _toml(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def main(folder: Path, *, runs: int = 2, console: Console | None = None) -> int:
+def main(folder: Path, *, runs: int = 2, console: Console | None = None, keep: bool = False) -> int:
     console = console or Console()
     if folder.exists():
         shutil.rmtree(folder)
@@ -180,7 +201,24 @@ def main(folder: Path, *, runs: int = 2, console: Console | None = None) -> int:
             table.add_row(vendor, str(len(people)), ", ".join(emails))
         console.print(table)
         console.print(f"see the conflict: contactsync --config {config} conflicts list")
+        if keep:
+            _keep_serving(config, console)
         return code
     finally:
         for s in served.values():
             s.stop()
+
+
+def _keep_serving(config: Path, console: Console) -> None:
+    """`demo --keep`: the emulators stay up, so the review page and `once` can be tried."""
+    console.print(
+        "the emulators keep running until Ctrl-C; in another shell:\n"
+        "  export CONTACTSYNC_REVIEW_TOKEN=<a token of your choice>\n"
+        f"  contactsync --config {config} serve      # then open http://127.0.0.1:8470/\n"
+        f"  contactsync --config {config} once       # pushes what you resolved"
+    )
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
