@@ -186,7 +186,10 @@ def test_session_cookie_is_httponly_and_strict(tmp_path: Path) -> None:
     assert "contactsync_session=" in cookie and "httponly" in cookie
     assert "samesite=strict" in cookie
     assert "script-src" not in r.headers.get("content-security-policy", "")
-    assert "default-src 'none'" in c.get("/").headers["content-security-policy"]
+    headers = c.get("/").headers
+    assert "default-src 'none'" in headers["content-security-policy"]
+    # "no-referrer" would make browsers send Origin: null on our own forms, refused below
+    assert headers["referrer-policy"] == "same-origin"
 
 
 def test_without_a_token_the_page_is_read_only(tmp_path: Path) -> None:
