@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -43,7 +43,6 @@ class Daemon:
         self.health = Health(settings.daemon.unhealthy_after)
         self.metrics = Metrics()
         self.stopping = threading.Event()
-        self._last_full = datetime.min.replace(tzinfo=UTC)
 
     def tick(self) -> None:
         if self.stopping.is_set():
@@ -52,9 +51,6 @@ class Daemon:
             self._standby()
             return
         self.metrics.lease.set(1)
-        full = datetime.now(UTC) - self._last_full >= timedelta(
-            seconds=self.settings.full_scan_interval
-        )
         started = time.monotonic()
         try:
             engine = Engine(
@@ -64,7 +60,9 @@ class Daemon:
                 holder=self.keeper.holder,
                 fence=self.keeper.fence,
             )
-            report = asyncio.run(engine.run(full_scan=full))
+            # full scans fall due per system from the stored last_full_scan, so a restart or
+            # a failover does not bring one forward
+            report = asyncio.run(engine.run())
         except LeaseLost as exc:
             log.warning("%s; standing by", exc)
             self.health.lost()
@@ -80,8 +78,6 @@ class Daemon:
             self._refresh_gauges()
         self.health.ok()
         self.metrics.run_finished(report, time.monotonic() - started)
-        if full:
-            self._last_full = datetime.now(UTC)
         log.info("run %s: %s, %d write(s)", report.run_id, report.status, report.writes)
 
     def _standby(self) -> None:

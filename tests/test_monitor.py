@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from sync.connectors import memory
 from sync.daemon import Daemon
 from sync.lease import LeaseKeeper
 from sync.monitor import app
+from sync.sandbox.serve import emulator_for
+from sync.store.models import Cursor
+from sync.store.repo import Store, now
 from tests.engine_helpers import World
+from tests.helpers import settings_from
 
 
 async def get(daemon: Daemon, path: str) -> httpx.Response:
@@ -86,3 +93,42 @@ async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> Non
 async def _tick(daemon: Daemon) -> None:
     """Daemon.tick runs the engine with asyncio.run, so it must leave this event loop."""
     await asyncio.to_thread(daemon.tick)
+
+
+def test_full_scans_fall_due_from_the_store_not_from_the_process(tmp_path: Path) -> None:
+    """A restarted or failed-over daemon lists incrementally until the stored full scan is
+    due, and then lists everything."""
+    desk = emulator_for("serviceops")
+    desk.seed_person({"email": "ada@example.org", "first_name": "Ada", "last_name": "L"})  # type: ignore[attr-defined]
+    raw = {
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "sync": {"full_scan_interval": "1h"},
+        "systems": {
+            "desk": desk.system_table("http://serviceops.test"),  # type: ignore[attr-defined]
+            "crm": {"connector": "memory", "store": f"crm-{tmp_path.name}"},
+        },
+    }
+    settings = settings_from(raw, env=desk.DEFAULT_ENV)  # type: ignore[attr-defined]
+    memory.STORES[f"crm-{tmp_path.name}"] = {}
+
+    runs: list[int] = []
+
+    def listing_of_a_fresh_daemon() -> str:
+        daemon = Daemon(settings, transports={"desk": desk.transport()})
+        daemon.tick()
+        daemon.keeper.release()  # as at a clean stop: the next daemon may take the lease
+        with daemon.store.session() as s:
+            [run] = Store.recent_runs(s, 1)
+        daemon.store.dispose()
+        assert run.id not in runs, "the daemon did not run"
+        runs.append(run.id)
+        return str(run.summary["systems"]["desk"]["listing"])
+
+    assert listing_of_a_fresh_daemon().startswith("full")  # no cursor yet
+    assert listing_of_a_fresh_daemon().startswith("changes"), "a new process forced a full scan"
+    store = Store(settings.state_url)
+    with store.session() as s:
+        s.execute(update(Cursor).values(last_full_scan=now() - timedelta(hours=2)))
+        s.commit()
+    store.dispose()
+    assert listing_of_a_fresh_daemon().startswith("full"), "a due full scan did not happen"
