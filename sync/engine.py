@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,12 +120,14 @@ class Engine:
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         holder: str | None = None,
         fence: Callable[[Session], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.transports = transports or {}
         self.holder = holder
         self.fence = fence
+        self.stop = stop  # set (SIGTERM): requests in flight finish, no new one starts
         self.schema = settings.schema
         self._recheck: set[tuple[str, str]] = set()
 
@@ -223,6 +226,10 @@ class Engine:
         for entry in Store.unfinished_actions(s):
             if entry.state != "done":
                 entry.state = "recovered"
+                # what did not finish is decided again, even if nothing lists it this run
+                crashed = s.get(Contact, entry.contact_id)
+                if crashed is not None:
+                    crashed.dirty = True
             if entry.kind != "create" or not entry.email:
                 continue
             key = (entry.system, entry.email)
@@ -511,6 +518,7 @@ class Engine:
         for cid in sorted(evaluate):
             contact = state.contacts[cid]
             if contact.deleted_at is not None:
+                actions += self._finish_deletion(contact, state, deleted_by, targets, touched)
                 continue
             links = state.by_contact.get(cid, {})
             changes = self._changes(contact, links, obs.get(cid, {}))
@@ -572,12 +580,13 @@ class Engine:
                 now(),
             )
             self._record_conflicts(contact, result, state, report)
+            if result.values != contact.base:  # a no-op run writes no row
+                contact.updated_at = now()
             contact.base = result.values
             if result.values.get("email") and result.values["email"] != contact.email:
                 state.by_email.pop(contact.email or "", None)
                 contact.email = result.values["email"]
                 state.by_email[contact.email] = contact
-            contact.updated_at = now()
             for system, snap in snapshots.items():
                 touched.links[(cid, system)] = (obs[cid][system].vendor_id, snap)
             states = {
@@ -612,6 +621,38 @@ class Engine:
             contact.dirty = bool(fails)
             actions += acts
         return actions, touched
+
+    def _finish_deletion(
+        self,
+        contact: Contact,
+        state: RunState,
+        deleted_by: dict[str, list[str]],
+        targets: dict[str, Target],
+        touched: Touched,
+    ) -> list[Action]:
+        """A deleted contact that still has links: deletes that failed, or were in flight at a
+        crash (the journal's commit can carry the tombstone). Send them again."""
+        links = state.by_contact.get(contact.id, {})
+        if not links:
+            return []
+        gone_here = [s for s in deleted_by.get(contact.id, []) if s in links]
+        touched.dropped += [links[s] for s in gone_here]
+        states = {
+            s: LinkState(ln.vendor_id, ln.snapshot, ln.gone)
+            for s, ln in links.items()
+            if s not in gone_here
+        }
+        contact.dirty = False
+        acts, _ = plan_contact(
+            contact.id,
+            contact.base,
+            held=set(),
+            links=states,
+            targets=targets,
+            schema=self.schema,
+            deleted=True,
+        )
+        return acts
 
     def _changes(
         self, contact: Contact, links: dict[str, Link], seen: dict[str, Observed]
@@ -715,7 +756,10 @@ class Engine:
 
         async def one(row: Any, action: Action) -> Outcome:
             async with limits[action.system]:
-                outcome = await self._send(connectors[action.system], action)
+                if self.stop is not None and self.stop.is_set():
+                    outcome = Outcome(action, "failed", error=STOPPED)
+                else:
+                    outcome = await self._send(connectors[action.system], action)
             buffer.append((row.id, outcome.state, outcome.vendor_id, outcome.error))
             return outcome
 
@@ -849,6 +893,8 @@ class Engine:
             state.by_contact.setdefault(cid, {})[system] = link
             state.links[(system, vendor_id)] = link
             return
+        if (not vendor_id or link.vendor_id == vendor_id) and link.snapshot == snapshot:
+            return  # unchanged: a no-op run writes no row
         if vendor_id and link.vendor_id != vendor_id:
             link.vendor_id = vendor_id
         link.snapshot = snapshot
@@ -883,6 +929,8 @@ class Engine:
             if full:
                 cur.last_full_scan = stamp
 
+
+STOPPED = "not sent: contactsync was stopping; it is sent at the next run"
 
 REPEAT_REFUSED = (
     "an earlier create of this contact landed but its answer was lost, and the system's own"
