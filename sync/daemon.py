@@ -59,6 +59,7 @@ class Daemon:
                 transports=self.transports,
                 holder=self.keeper.holder,
                 fence=self.keeper.fence,
+                stop=self.stopping,
             )
             # full scans fall due per system from the stored last_full_scan, so a restart or
             # a failover does not bring one forward

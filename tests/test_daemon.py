@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sync.demo import write_config
 from sync.sandbox.serve import emulator_for, serve
 
@@ -96,6 +98,79 @@ def test_daemon_against_the_sandbox_picks_up_an_emulator_edit_within_an_interval
         assert proc.returncode == 0
         events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
         assert any("lease taken" in e["message"] for e in events), err[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for s in served.values():
+            s.stop()
+
+
+def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_rest_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import select
+
+    from sync.cli import main
+    from sync.config import load_config
+    from sync.engine import STOPPED
+    from sync.store.models import Action, Run
+    from sync.store.repo import Store
+
+    people = [
+        {"email": f"p{i:02d}@example.org", "first_name": f"F{i}", "last_name": f"L{i}"}
+        for i in range(40)
+    ]
+    served = {
+        "serviceops": serve("serviceops", emulator_for("serviceops")),
+        "lightening": serve("lightening", emulator_for("lightening", latency=0.5)),
+    }
+    target: Any = served["lightening"].emulator
+    for person in people:
+        served["serviceops"].emulator.seed_person(person)  # type: ignore[attr-defined]
+    config = write_config(
+        tmp_path, served, sections={"sync": {"priority": ["serviceops", "lightening"]}}
+    )
+    env = {**os.environ}
+    for s in served.values():
+        env.update(getattr(s.emulator, "DEFAULT_ENV", {}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync", "--config", str(config), "daemon"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    signalled: list[float] = []
+
+    def stop_after_the_first_write(request: Any, phase: str) -> None:
+        if phase == "answered" and request.is_write and not signalled:
+            signalled.append(time.monotonic())
+            proc.send_signal(signal.SIGTERM)
+
+    target.on_request = stop_after_the_first_write
+    try:
+        assert proc.wait(timeout=60) == 0
+        assert signalled, "no write reached the target"
+        assert time.monotonic() - signalled[0] < 3, "the daemon finished the whole run first"
+        sent_before = len(target.writes())
+        assert 0 < sent_before < len(people), sent_before
+        settings = load_config(config)
+        store = Store(settings.state_url)
+        with store.session() as s:
+            [run] = s.scalars(select(Run)).all()
+            assert run.status != "running", "the stopped run was not committed"
+            journal = s.scalars(select(Action).where(Action.run_id == run.id)).all()
+            assert {a.state for a in journal} <= {"done", "failed"}
+            assert sum(a.state == "done" for a in journal) == sent_before
+            assert all(a.error == STOPPED for a in journal if a.state == "failed")
+        store.dispose()
+        target.on_request = None
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert main(["--config", str(config), "once"]) == 0
+        emails = sorted(p["email"] for p in target.people())
+        assert emails == [p["email"] for p in people], "lost or doubled after the stop"
+        assert len(target.writes()) == len(people), "a write was sent twice"
     finally:
         if proc.poll() is None:
             proc.kill()
