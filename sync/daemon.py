@@ -3,8 +3,9 @@
 Missed runs are coalesced and one sync never runs twice at once: within a process through
 max_instances=1, across replicas through the lease (sync/lease.py), which a second job renews
 every third of its time-to-live. A run that fails is logged and tried again at the next tick;
-SIGTERM and SIGINT let the run in flight finish and be committed, start nothing new, release
-the lease so a standby takes over at once, and exit 0.
+SIGTERM and SIGINT let the requests in flight finish and be journalled, send nothing new (the
+rest goes at the next run), commit, release the lease so a standby takes over at once, and
+exit 0.
 """
 
 from __future__ import annotations
