@@ -1,0 +1,86 @@
+"""`python -m bench`: run the benchmarks, write bench/results/*.json and bench/README.md.
+
+python -m bench                         # the default suite (see --help); hours at 100k
+python -m bench --sizes 1000 --modes inprocess --dbs sqlite
+python -m bench --peer                  # contactsync against vdirsyncer on 10,000 people
+python -m bench --table                 # only rewrite the README table from the results
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench import readme
+from bench.measure import machine
+from bench.scenario import Options, run
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="people, comma-separated")
+    parser.add_argument("--modes", default="inprocess,loopback", help="inprocess,loopback")
+    parser.add_argument("--dbs", default="sqlite,postgres", help="sqlite,postgres")
+    parser.add_argument("--latency", type=float, default=0.02, help="loopback latency, seconds")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests per system")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pg-url", help="a PostgreSQL server URL (else a throwaway cluster)")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument every step")
+    parser.add_argument("--peer", action="store_true", help="also run the vdirsyncer comparison")
+    parser.add_argument("--peer-only", action="store_true", help="only the vdirsyncer comparison")
+    parser.add_argument("--peer-n", type=int, default=10_000)
+    parser.add_argument("--table", action="store_true", help="only rewrite the README table")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.table and not args.peer_only:
+        dbs = args.dbs.split(",")
+        with _postgres(args.pg_url, "postgres" in dbs) as pg_url:
+            for n in (int(x) for x in args.sizes.split(",")):
+                for mode in args.modes.split(","):
+                    for db in dbs:
+                        options = Options(
+                            n=n,
+                            mode=mode,
+                            db=db,
+                            latency=args.latency if mode == "loopback" else 0.0,
+                            concurrency=args.concurrency,
+                            seed=args.seed,
+                            pg_url=pg_url,
+                            profile=args.profile,
+                            profile_dir=args.out / "profiles",
+                        )
+                        print(f"{mode} {db} N={n}", flush=True)
+                        result = run(options)
+                        result["machine"] = machine()
+                        name = f"{mode}-{db}-{n}.json"
+                        (args.out / name).write_text(json.dumps(result, indent=1) + "\n")
+    if args.peer or args.peer_only:
+        from bench import peer
+
+        result = peer.compare(args.peer_n, args.seed)
+        result["machine"] = machine()
+        (args.out / f"peer-{args.peer_n}.json").write_text(json.dumps(result, indent=1) + "\n")
+    readme.update(args.out)
+    return 0
+
+
+@contextlib.contextmanager
+def _postgres(url: str | None, wanted: bool) -> Iterator[str | None]:
+    if url or not wanted:
+        yield url
+        return
+    from tests.pgcluster import cluster
+
+    with cluster() as started:
+        yield started
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The results table in bench/README.md, rewritten between its markers from results/*.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _requests(step: dict[str, Any]) -> str:
+    parts = []
+    for system, counts in step["requests"].items():
+        kinds = counts["by_kind"]
+        text = "/".join(str(kinds.get(k, 0)) for k in ("list", "write"))
+        parts.append(f"{system} {text}")
+    return ", ".join(parts)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| mode | db | N | step | wall s | CPU s | peak RSS MB (before) | requests list/write "
+        "per system | = minimum | ideal s |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- | ---: |",
+    ]
+    order = {"inprocess": 0, "loopback": 1}
+    for r in sorted(results, key=lambda r: (order.get(r["mode"], 2), r["db"], r["n"])):
+        for s in r["steps"]:
+            ideal = "" if s.get("ideal_s") is None else f"{s['ideal_s']:.2f}"
+            lines.append(
+                f"| {r['mode']} | {r['db']} | {r['n']:,} | {s['step']} | {s['wall_s']:.2f} | "
+                f"{s['cpu_s']:.2f} | {s['rss_peak_mb']:.0f} ({s['rss_before_mb']:.0f}) | "
+                f"{_requests(s)} | {'yes' if s['minimal'] else 'NO'} | {ideal} |"
+            )
+    return "\n".join(lines)
+
+
+def peer_table(peers: list[dict[str, Any]]) -> str:
+    lines = [
+        "| N | run | contactsync median s | vdirsyncer median s | ratio | contactsync peak MB "
+        "| vdirsyncer peak MB |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in peers:
+        for run in ("initial", "noop"):
+            ours, theirs = p["contactsync"][run], p["vdirsyncer"][run]
+            ratio = ours["median_s"] / theirs["median_s"] if theirs["median_s"] else 0
+            lines.append(
+                f"| {p['n']:,} | {run} | {ours['median_s']:.2f} | {theirs['median_s']:.2f} | "
+                f"{ratio:.2f} | {ours['peak_mb']:.0f} | {theirs['peak_mb']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def update(folder: Path) -> None:
+    results: list[dict[str, Any]] = []
+    peers: list[dict[str, Any]] = []
+    machine = None
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        machine = data.get("machine", machine)
+        (peers if path.name.startswith("peer-") else results).append(data)
+    body = [table(results)]
+    if peers:
+        body += ["", peer_table(peers)]
+    if machine:
+        body += ["", "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items())]
+    text = README.read_text() if README.exists() else f"{START}\n{END}\n"
+    if START not in text:
+        text += f"\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1] if END in rest else ""
+    README.write_text(f"{head}{START}\n" + "\n".join(body) + f"\n{END}{tail}")
