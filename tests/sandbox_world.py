@@ -19,6 +19,48 @@ from tests.helpers import REPO, settings_from
 
 _tags = itertools.count()
 FAST = {"backoff": 0, "timeout": 2, "retries": 4}
+# one person first seen in each listable vendor, all carried by every mapping (phones too)
+PEOPLE = {
+    "oracle_b2b": {
+        "email": "craig@example.com",
+        "first_name": "Craig",
+        "last_name": "Daniels",
+        "phone": "+1 720 340 1313",
+    },
+    "serviceops": {
+        "email": "grace@example.org",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "phone": "+1 202 555 0100",
+    },
+    "superoffice": {
+        "email": "alan@example.org",
+        "first_name": "Alan",
+        "last_name": "Turing",
+        "phone": "+44 161 496 0000",
+    },
+    "lightening": {
+        "email": "linus@example.org",
+        "first_name": "Linus",
+        "last_name": "Torvalds",
+        "phone": "+358 9 1234567",
+    },
+}
+NEWCOMER = {
+    "email": "margaret@example.org",
+    "first_name": "Margaret",
+    "last_name": "Hamilton",
+    "phone": "+1 617 555 0199",
+}
+EDITED, RENAMED = "Daniels-Smith", "Grace B."
+
+
+def change(emulators: dict[str, Any], ids: dict[str, str]) -> None:
+    """After a first sync: two edits, a new person and a deletion, in different systems."""
+    emulators["oracle_b2b"].edit(ids["oracle_b2b"], last_name=EDITED)
+    emulators["serviceops"].edit(ids["serviceops"], first_name=RENAMED)
+    emulators["serviceops"].seed_person(NEWCOMER)
+    emulators["lightening"].remove(ids["lightening"])
 
 
 class Sandbox:

@@ -33,42 +33,9 @@ from sync.sandbox.base import LoggedRequest
 from sync.sandbox.serve import VENDORS, Served, emulator_for, serve
 from sync.store.models import Action, Run
 from sync.store.repo import Store
+from tests.sandbox_world import EDITED, PEOPLE, RENAMED, change
 
 LATENCY = 0.005
-PEOPLE = {
-    "oracle_b2b": {
-        "email": "craig@example.com",
-        "first_name": "Craig",
-        "last_name": "Daniels",
-        "phone": "+1 720 340 1313",
-    },
-    "serviceops": {
-        "email": "grace@example.org",
-        "first_name": "Grace",
-        "last_name": "Hopper",
-        "phone": "+1 202 555 0100",
-    },
-    "superoffice": {
-        "email": "alan@example.org",
-        "first_name": "Alan",
-        "last_name": "Turing",
-        "phone": "+44 161 496 0000",
-    },
-    "lightening": {
-        "email": "linus@example.org",
-        "first_name": "Linus",
-        "last_name": "Torvalds",
-        "phone": "+358 9 1234567",
-    },
-}
-NEWCOMER = {
-    "email": "margaret@example.org",
-    "first_name": "Margaret",
-    "last_name": "Hamilton",
-    "phone": "+1 617 555 0199",
-}
-EDITED, RENAMED = "Daniels-Smith", "Grace B."
-
 Match = Callable[[LoggedRequest], bool]
 
 
@@ -261,11 +228,7 @@ class World:
         return self.served[vendor].emulator
 
     def change(self) -> None:
-        """Edits, a new person and a deletion, in different systems."""
-        self.emu("oracle_b2b").edit(self.ids["oracle_b2b"], last_name=EDITED)
-        self.emu("serviceops").edit(self.ids["serviceops"], first_name=RENAMED)
-        self.emu("serviceops").seed_person(NEWCOMER)
-        self.emu("lightening").remove(self.ids["lightening"])
+        change({v: self.emu(v) for v in VENDORS}, self.ids)
         for s in self.served.values():
             s.emulator.log.clear()
 
