@@ -10,11 +10,13 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -36,6 +38,15 @@ class Contact(Base):
     """One real person. `base` holds the agreed canonical values after the last run."""
 
     __tablename__ = "contacts"
+    # every incremental run asks for the dirty few among all contacts
+    __table_args__ = (
+        Index(
+            "ix_contacts_dirty",
+            "dirty",
+            postgresql_where=text("dirty"),
+            sqlite_where=text("dirty = 1"),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     base: Mapped[dict[str, Any]]
