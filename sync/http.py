@@ -240,10 +240,15 @@ class HttpClient:
 
     @staticmethod
     def json(response: httpx.Response) -> Any:
-        """The body as JSON; a malformed body is transient (the vendor answered half)."""
+        """The body as JSON; a malformed body is transient (the vendor answered half).
+        Bytes that are not UTF-8 stay in their strings as surrogates, so that the mapping
+        fails only the record that holds them (sync.mapping.check_text)."""
         try:
-            return json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
+            try:
+                return json.loads(response.content)
+            except UnicodeDecodeError:
+                return json.loads(response.content.decode("utf-8", "surrogateescape"))
+        except ValueError:
             raise TransientError(f"malformed JSON from {response.url.path}") from None
 
     async def aclose(self) -> None:

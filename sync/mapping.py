@@ -43,6 +43,22 @@ from sync.errors import ConfigError, Problem, RecordError
 from sync.paths import PathError, Segment, get_path, parse_path, set_path
 from sync.validation import problems_from
 
+MAX_TEXT = 10_000  # no contact field is longer; a bigger value is a broken record
+
+
+def check_text(value: Any) -> None:
+    """Refuse text no system should receive: too long, not valid UTF-8, or with NUL."""
+    if not isinstance(value, str):
+        return
+    if len(value) > MAX_TEXT:
+        raise RecordError(f"value is {len(value)} characters; at most {MAX_TEXT} are accepted")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError("value is not valid UTF-8") from None
+    if "\x00" in value:
+        raise RecordError("value contains a NUL character")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -121,7 +137,9 @@ class Mapping:
             if not fm.reads:
                 continue
             try:
-                raw[name] = fm.from_system(get_path(data, fm.path))
+                value = get_path(data, fm.path)
+                check_text(value)
+                raw[name] = fm.from_system(value)
             except RecordError as exc:
                 raise RecordError(f"field {name} ({fm.path_text}): {exc}") from None
         return schema.normalise(raw)

@@ -1,0 +1,324 @@
+"""Bad input gets a clear error: generated configuration and mapping files, broken vendor
+records, quotes in ROQL, values over a vendor's documented limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sync.cli import main
+from sync.connectors import connector_class
+from sync.engine import Engine
+from sync.sandbox.lightening import LighteningEmulator
+from sync.sandbox.oracle_b2b import OracleB2BEmulator
+from tests.engine_helpers import World
+from tests.helpers import REPO, settings_from, system_settings
+from tests.sandbox_world import Sandbox
+
+# --- generated sync.toml and mapping files ---------------------------------------------------
+
+WORDS = [
+    "memory",
+    "csv",
+    "oracle_b2b",
+    "lightening",
+    "onecontact",
+    "manual",
+    "newest",
+    "basic",
+    "5m",
+    "-1",
+    "0",
+    "1h",
+    "sqlite:///x.db",
+    "postgresql://nobody@nowhere/db",
+    "foo://bar",
+    ":memory:",
+    "mappings/m.toml",
+    "m.toml",
+    "missing.toml",
+    "NO_SUCH_VAR",
+    "127.0.0.1:99999",
+    "propagate",
+    "ignore",
+    "Emails[0].Value",
+    "a[",
+    "email",
+    "lower",
+    "trim",
+]
+SYSTEM_KEYS = [
+    "connector",
+    "mapping",
+    "deletes",
+    "base_url",
+    "auth",
+    "timeout",
+    "retries",
+    "rate_limit",
+    "concurrency",
+    "verify_tls",
+    "ca_bundle",
+    "store",
+    "write_only",
+    "path",
+    "kind",
+    "token_env",
+    "password",
+    "customer_ids",
+]
+TOP_KEYS = [
+    "state",
+    "sync",
+    "systems",
+    "daemon",
+    "review",
+    "url",
+    "conflict_policy",
+    "max_delete_fraction",
+    "priority",
+    "fields",
+    "filter",
+    "create",
+    "custom",
+    "path",
+    "from_system",
+    "to_system",
+    "lookup",
+]
+
+scalar = st.one_of(
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(max_size=12),
+    st.sampled_from(WORDS),
+)
+key = st.one_of(st.sampled_from(SYSTEM_KEYS + TOP_KEYS), st.text(max_size=8))
+value = st.recursive(
+    scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(key, inner, max_size=4)),
+    max_leaves=12,
+)
+system = st.dictionaries(st.sampled_from(SYSTEM_KEYS), value, max_size=6) | st.fixed_dictionaries(
+    {"connector": st.sampled_from(["memory", "csv", "lightening", "nope"])},
+    optional={k: value for k in SYSTEM_KEYS[1:8]} | {"mapping": st.just("m.toml")},
+)
+config = st.fixed_dictionaries(
+    {},
+    optional={
+        "state": st.dictionaries(st.sampled_from(["url", "x"]), value, max_size=2),
+        "sync": st.dictionaries(st.sampled_from([*TOP_KEYS[5:9], "interval"]), value, max_size=3),
+        "systems": st.dictionaries(st.sampled_from(["a", "b", ""]), system, max_size=2),
+        "daemon": value,
+        "extra": value,
+    },
+)
+mapping = st.dictionaries(st.sampled_from(TOP_KEYS[9:]), value, max_size=4) | st.fixed_dictionaries(
+    {"fields": st.dictionaries(st.sampled_from(["email", "first_name", "x", ""]), value)}
+)
+
+
+def toml(data: dict[str, Any]) -> str:
+    """A TOML document of `key = value` lines, tables written inline."""
+    return "".join(f"{_key(k)} = {_value(v)}\n" for k, v in data.items())
+
+
+def _key(k: str) -> str:
+    return json.dumps(k, ensure_ascii=False)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return "{" + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + "}"
+
+
+def cli(*args: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue() + err.getvalue()
+
+
+def assert_clear(code: int, text: str, *names: str) -> None:
+    assert "Traceback" not in text, text
+    assert code in (0, 1, 2), (code, text)
+    if code == 2:
+        assert text.startswith("error:") or "\nerror:" in text, text
+        assert any(n in text for n in names), (names, text)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=config, mapped=mapping, raw=st.one_of(st.none(), st.text(max_size=40)))
+def test_generated_config_and_mapping_files_give_only_clear_errors(
+    cfg: dict[str, Any], mapped: dict[str, Any], raw: str | None
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = folder / "sync.toml"
+        path.write_text(raw if raw is not None else toml(cfg), encoding="utf-8")
+        (folder / "m.toml").write_text(toml(mapped), encoding="utf-8")
+        before = sorted(folder.rglob("*"))
+        code, text = cli("--config", str(path), "check")
+        assert_clear(code, text, "sync.toml", "m.toml")
+        code, text = cli("--config", str(path), "once")
+        assert_clear(code, text, "sync.toml", "m.toml")
+        if code == 2:  # refused: nothing written, no state database
+            assert sorted(folder.rglob("*")) == before
+
+
+def test_a_config_error_names_file_and_key_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_text(
+        '[systems.desk]\nconnector = "lightening"\nbase_url = "http://x"\ncustomer_ids = [1]\n'
+        '[systems.desk.auth]\nkind = "bearer"\ntoken_env = "NO_SUCH_VARIABLE_XYZ"\n'
+    )
+    code, text = cli("--config", str(path), "once")
+    assert code == 2
+    assert "systems.desk.auth.token_env" in text and "NO_SUCH_VARIABLE_XYZ is not set" in text
+    assert str(path) in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sync.toml"]
+
+
+def test_secrets_in_the_file_itself_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_text(
+        '[systems.desk]\nconnector = "lightening"\nbase_url = "http://x"\ncustomer_ids = [1]\n'
+        '[systems.desk.auth]\nkind = "bearer"\ntoken = "hunter2-in-the-file"\n'
+    )
+    code, text = cli("--config", str(path), "check")
+    assert code == 2 and "systems.desk.auth.token" in text and "unknown key" in text
+    assert "hunter2-in-the-file" not in text
+
+
+# --- broken vendor records --------------------------------------------------------------------
+
+BROKEN = {
+    "missing email": {"first_name": "Nomail"},
+    "null email": {"email": None, "first_name": "Null"},
+    "number for email": {"email": 12345, "first_name": "Int"},
+    "list for a name": {"email": "list@example.org", "first_name": ["A", "B"]},
+    "object for a name": {"email": "obj@example.org", "first_name": {"x": 1}},
+    "bytes for a name": {"email": "bytes@example.org", "first_name": b"\xff\xfe"},
+    "huge name": {"email": "huge@example.org", "first_name": "x" * 1_000_000},
+    "not UTF-8": {"email": "utf@example.org", "first_name": "Ren\udce9e"},
+    "NUL in a name": {"email": "nul@example.org", "first_name": "a\x00b"},
+    "not a yes/no": {"email": "flag@example.org", "active": "maybe"},
+    "not an email": {"email": "nobody at example.org"},
+}
+
+
+@pytest.mark.parametrize("record", BROKEN.values(), ids=list(BROKEN))
+def test_a_broken_vendor_record_fails_alone_with_a_reason(
+    tmp_path: Path, record: dict[str, Any]
+) -> None:
+    w = World(tmp_path, ["crm", "desk"])
+    bad = w.add("crm", **record)
+    w.add("crm", email="ada@example.org", first_name="Ada")
+    report = w.sync()
+    assert report.exit_code == 1 and report.status == "partial"
+    [failure] = report.system("crm").failed
+    assert failure["vendor_id"] == bad and failure["reason"]
+    assert [r["email"] for r in w.records("desk").values()] == ["ada@example.org"]
+    json.dumps(report.to_dict())  # the report itself stays printable
+
+
+def test_bytes_that_are_not_utf8_fail_only_their_record(tmp_path: Path) -> None:
+    body = (
+        b'{"result": true, "entities": ['
+        b'{"id": 1, "customer_id": 1, "email": "ada@example.org", "name": "Ada Lovelace"},'
+        b'{"id": 2, "customer_id": 1, "email": "rene@example.org", "name": "Ren\xe9 Broken"}]}'
+    )
+    sb = Sandbox(tmp_path, {}, {"crm": {}})
+    table = LighteningEmulator().system_table("http://light.test")
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    engine = Engine(_with_system(sb, "light", table), sb.store, transports={"light": mock})
+    report = asyncio.run(engine.run())
+    [failure] = report.system("light").failed
+    assert failure["vendor_id"] == "2" and "not valid UTF-8" in failure["reason"]
+    assert [r["email"] for r in sb.records("crm").values()] == ["ada@example.org"]
+
+
+def _with_system(sb: Sandbox, name: str, table: dict[str, Any]) -> Any:
+    raw = {
+        "state": {"url": sb.settings.state_url},
+        "systems": {
+            name: table,
+            **{n: {"connector": "memory", "store": s} for n, s in sb.stores.items()},
+        },
+    }
+    return settings_from(raw, REPO, dict(LighteningEmulator.DEFAULT_ENV))
+
+
+# --- ROQL and vendor limits -------------------------------------------------------------------
+
+
+async def test_a_quote_in_an_email_cannot_change_oracles_query() -> None:
+    emu = OracleB2BEmulator()
+    emu.seed_person({"email": "o'brien@example.org", "first_name": "Pat", "last_name": "O'Brien"})
+    emu.seed_person({"email": "other@example.org", "first_name": "Oth", "last_name": "Er"})
+    table = emu.system_table("http://oracle.test")
+    cls = connector_class("oracle_b2b")
+    assert cls is not None
+    conn = cls.build(system_settings("oracle", table, dict(emu.DEFAULT_ENV)), emu.transport())
+    try:
+        found = await conn.find_by_email("o'brien@example.org")
+        assert found is not None and found.data["emails"]["address"] == "o'brien@example.org"
+        attack = "x' OR Emails.Address LIKE '%"
+        assert await conn.find_by_email(attack) is None
+        assert await conn.find_by_email("a\\' OR 1=1 OR Emails.Address='b") is None
+    finally:
+        await conn.aclose()
+    queries = [
+        httpx.QueryParams(r.query)["query"] for r in emu.log if r.path.endswith("/queryResults/")
+    ]
+    assert queries[0] == "SELECT ID FROM Contacts WHERE Emails.Address='o\\'brien@example.org'"
+    assert queries[1] == (
+        "SELECT ID FROM Contacts WHERE Emails.Address='x\\' OR Emails.Address LIKE \\'%'"
+    )
+    assert all(r.status == 200 for r in emu.log)
+
+
+OVER = {
+    "lightening name (64)": ("light", {"first_name": "A" * 40, "last_name": "B" * 30}),
+    "lightening email (191)": (
+        "light",
+        {"email": "a" * 60 + "@" + "b" * 63 + "." + "c" * 63 + ".org"},
+    ),
+    "oracle first name (80)": ("oracle", {"first_name": "F" * 81}),
+}
+
+
+@pytest.mark.parametrize(("target", "extra"), OVER.values(), ids=list(OVER))
+def test_values_over_a_vendors_documented_limit_are_refused_before_sending(
+    tmp_path: Path, target: str, extra: dict[str, Any]
+) -> None:
+    emus: dict[str, Any] = {"light": LighteningEmulator(), "oracle": OracleB2BEmulator()}
+    sb = Sandbox(tmp_path, emus, {"crm": {}})
+    record = {"email": "long@example.org", "last_name": "L", **extra}
+    sb.records("crm")["c1"] = {"id": "c1", **record}
+    sb.records("crm")["c2"] = {"id": "c2", "email": "ok@example.org", "last_name": "Ok"}
+    report = sb.run()
+    [failure] = report.system(target).failed
+    assert failure["email"] == record["email"]
+    assert "limit" in failure["reason"] or "at most" in failure["reason"], failure
+    sent = [r.body for r in emus[target].writes()]
+    assert not any(record["email"].encode() in body for body in sent)
+    assert any(b"ok@example.org" in body for body in sent)
