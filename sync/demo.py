@@ -114,6 +114,7 @@ def write_config(
     sections: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """The shipped sync.toml with these emulators' ports; `sections` override its tables."""
+    folder = folder.resolve()  # paths in the file must not depend on the reader's folder
     shipped = tomllib.loads((REPO / "sync.toml").read_text())
     tables = {"sync": shipped.get("sync", {}), "review": shipped.get("review", {})}
     for name, values in (sections or {}).items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from sync import demo
@@ -35,3 +36,17 @@ def test_demo_flows_among_all_five_and_settles(tmp_path: Path) -> None:
         assert conflict["email"] == "ada@example.org" and conflict["field"] == "title"
     finally:
         store.dispose()
+
+
+def test_the_readme_demo_command_from_a_fresh_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`contactsync demo` exactly as the README runs it: the default, relative --dir."""
+    from sync.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    config = tmp_path / ".contactsync" / "demo" / "sync.toml"
+    # and the configuration it leaves works from another folder, as `serve` and `once` use it
+    monkeypatch.chdir(tmp_path.parent)
+    assert main(["--config", str(config), "check"]) == 0
