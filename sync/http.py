@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,7 +95,7 @@ class HttpClient:
         retries: int = 4,
         rate_limit: float | None = None,
         concurrency: int = 4,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
         describe_error: Callable[[httpx.Response], str | None] | None = None,
         backoff: float = 0.5,
@@ -125,7 +126,7 @@ class HttpClient:
         describe_error: Callable[[httpx.Response], str | None] | None = None,
     ) -> HttpClient:
         spec = settings.spec
-        verify: bool | str = spec.verify_tls
+        verify: bool | ssl.SSLContext = spec.verify_tls
         if not spec.verify_tls:
             log.warning(
                 "TLS verification is OFF for system %s (verify_tls = false): its server is "
@@ -133,7 +134,7 @@ class HttpClient:
                 settings.name,
             )
         if spec.verify_tls and spec.ca_bundle:
-            verify = str(settings.resolve(spec.ca_bundle))
+            verify = ssl.create_default_context(cafile=str(settings.resolve(spec.ca_bundle)))
         return cls(
             spec.base_url or "",
             auth=build_auth(settings.credentials, spec.base_url),
@@ -227,6 +228,11 @@ class HttpClient:
                 log.warning("%s %s timed out after %.1fs", method, path, self.timeout)
                 raise TransientError(f"{method} {path} timed out") from None
             except (httpx.TransportError, OSError) as exc:
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help
+                    raise ConnectorError(
+                        f"{method} {path}: the server's TLS certificate is not trusted "
+                        "(for a private CA set ca_bundle)"
+                    ) from None
                 log.warning("%s %s failed: %s", method, path, type(exc).__name__)
                 raise TransientError(f"{method} {path} failed: {type(exc).__name__}") from None
         elapsed = (time.monotonic() - started) * 1000
