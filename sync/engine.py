@@ -38,7 +38,7 @@ from sync.plan import Action, LinkState, Target, plan_contact
 from sync.report import RunReport
 from sync.store.models import Action as JournalEntry
 from sync.store.models import Conflict, Contact, Cursor, Link
-from sync.store.repo import Store, new_id, now
+from sync.store.repo import Store, aware, new_id, now
 
 log = logging.getLogger("sync.engine")
 CRASH_ENV = "CONTACTSYNC_TEST_CRASH_AT"
@@ -86,6 +86,8 @@ class Touched:
 
     links: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
     dropped: list[Link] = field(default_factory=list)
+    # the vendor's own update time of each record read, for "when did it change"
+    updated: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -592,7 +594,10 @@ class Engine:
                 contact.email = result.values["email"]
                 state.by_email[contact.email] = contact
             for system, snap in snapshots.items():
-                touched.links[(cid, system)] = (obs[cid][system].vendor_id, snap)
+                seen_here = obs[cid][system]
+                touched.links[(cid, system)] = (seen_here.vendor_id, snap)
+                if seen_here.updated is not None:
+                    touched.updated[(cid, system)] = seen_here.updated
             states = {
                 s: LinkState(
                     links[s].vendor_id if s in links else obs[cid][s].vendor_id,
@@ -759,7 +764,12 @@ class Engine:
             if fc.existing is not None:
                 row = per.get(fc.field)
                 if row is not None:
-                    row.values = values
+                    before = row.values or {}
+                    for s, v in values.items():  # an unchanged value keeps when it changed
+                        if v["changed_at"] is None and before.get(s, {}).get("value") == v["value"]:
+                            v["changed_at"] = before[s].get("changed_at")
+                    if values != before:  # a no-op run writes no row
+                        row.values = values
                 continue
             for s in fc.changes:
                 report.system(s).conflicts += 1
@@ -875,6 +885,11 @@ class Engine:
         session.flush()
         for (cid, system), (vid, snap) in touched.links.items():
             self._set_link(session, state, cid, system, vid, snap, stamp)
+            when = touched.updated.get((cid, system))
+            link = state.by_contact[cid][system]
+            old = link.vendor_updated
+            if when is not None and (old is None or aware(old) != when):
+                link.vendor_updated = when
         for o in outcomes:
             a = o.action
             r = report.system(a.system)

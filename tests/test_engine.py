@@ -246,3 +246,19 @@ def test_a_failed_write_is_retried_on_the_next_run(tmp_path: Path) -> None:
     assert report.exit_code == 1
     assert "read-only today" in report.system("desk").failed[0]["reason"]
     assert w.sync().system("desk").created == 1
+
+
+def test_a_conflict_keeps_when_each_value_changed_across_quiet_runs(tmp_path: Path) -> None:
+    """The review page shows when each system's value changed: the vendor's own time, kept
+    while nothing changes, and stored on the link for the first sight of a record."""
+    w = World(tmp_path, ["crm", "desk"])
+    w.add("crm", email="ada@example.org", title="Countess", updated_at="2024-02-01T00:00:00Z")
+    w.add("desk", email="ada@example.org", title="Duchess", updated_at="2024-03-01T00:00:00Z")
+    w.sync()
+    w.sync()  # a quiet run: the open conflict is carried, its times must survive
+    with w.store.session() as s:
+        [(conflict, _)] = Store.conflicts(s)
+        times = {sys: v["changed_at"][:10] for sys, v in conflict.values.items()}
+        updated = {ln.system: ln.vendor_updated for ln in Store.links(s)}
+    assert times == {"crm": "2024-02-01", "desk": "2024-03-01"}
+    assert all(v is not None and v.year == 2024 for v in updated.values()), updated
