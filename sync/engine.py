@@ -108,9 +108,12 @@ class RunState:
     allowed: dict[tuple[str, str], JournalEntry] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     # each system's listed records, normalised: (vendor ID, record or why not, vendor time)
-    read: dict[str, list[tuple[str, Record | RecordError, datetime | None]]] = field(
+    # (a record None: unchanged since its snapshot, its contact not loaded; see _read)
+    read: dict[str, list[tuple[str, Record | RecordError | None, datetime | None]]] = field(
         default_factory=dict
     )
+    # linked records per system, when not every link was loaded (the mass-delete guard)
+    linked: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -161,6 +164,7 @@ class Engine:
             if self.fence is not None:
                 # every commit of the run, journal flushes included, is fenced
                 event.listen(s, "before_commit", self.fence)
+            planned_with = self._planned_with(s)
             run = Store.start_run(s, self.holder)
             report.run_id = run.id
             s.commit()
@@ -169,7 +173,11 @@ class Engine:
             checkpoint("recovered")
             state = self._load(s)
             listings = await self._poll(connectors, state, full_scan, report)
-            self._read(s, state, listings, {email for _, email in recovered.adopted})
+            plan_key = self._plan_key(connectors)
+            trust = planned_with == plan_key
+            self._read(s, state, listings, {email for _, email in recovered.adopted}, trust)
+            if not listings or any(full for _, full in listings.values()):
+                planned_with = plan_key  # every contact was planned, or is as planned
             obs, seen, read_failed = self._match(listings, state, report)
             deleted_in = self._deletions(listings, seen, state, allow_mass, report)
             actions, touched = self._decide(
@@ -211,9 +219,32 @@ class Engine:
             report.open_conflicts = sum(
                 1 for per in state.conflicts.values() for c in per.values() if c.status == "open"
             )
-            run.summary = report.to_dict()
+            run.summary = {**report.to_dict(), "planned_with": planned_with}
             s.commit()
         return report
+
+    def _plan_key(self, connectors: dict[str, Connector]) -> str:
+        """What planning depends on besides the data: the mappings, what each system can do,
+        the schema and the conflict policy. A full scan skips a contact whose records all
+        equal their snapshots only if the last full planning used the same key."""
+        settings = self.settings
+        systems = {}
+        for name, sys in settings.systems.items():
+            conn = connectors.get(name)
+            caps = [conn.can_create, conn.can_update, conn.can_delete] if conn else None
+            systems[name] = [sys.mapping.fingerprint, sys.connector, caps, sys.spec.deletes]
+        key = {
+            "systems": systems,
+            "schema": [settings.schema.types, settings.schema.phone_region],
+            "policy": [settings.sync.conflict_policy, settings.sync.priority],
+        }
+        return record_hash(key)
+
+    @staticmethod
+    def _planned_with(s: Session) -> str | None:
+        last = Store.last_finished_run(s)
+        value = (last.summary or {}).get("planned_with") if last is not None else None
+        return value if isinstance(value, str) else None
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -327,34 +358,59 @@ class Engine:
         state: RunState,
         listings: dict[str, tuple[Listing, bool]],
         adopted_emails: set[str],
+        trust: bool = False,
     ) -> None:
         """Normalise the listed records, then load the contacts and links they touch (by
         vendor ID and by email) and those with work pending (dirty, live conflicts): an
-        incremental run costs what changed. A full listing, or none, evaluates every contact,
-        so then everything is loaded."""
+        incremental run costs what changed. A full listing, or none, evaluates every contact;
+        with `trust` (planning is keyed as last time, see plan_key) a full scan loads only
+        the contacts with a record that differs from its snapshot or vanished: planning the
+        rest again would find what it found last time, nothing to do."""
+        full = not listings or any(full for _, full in listings.values())
+        hashes = Store.link_hashes(s) if full and trust and listings else None
         emails = set(adopted_emails)
+        changed: dict[str, list[str]] = defaultdict(list)
         for system, (listing, _) in listings.items():
             mapping = self.settings.systems[system].mapping
-            rows: list[tuple[str, Record | RecordError, datetime | None]] = []
+            known = hashes.get(system, {}) if hashes is not None else None
+            rows: list[tuple[str, Record | RecordError | None, datetime | None]] = []
             for vr in listing.records:
                 try:
                     record = mapping.from_system(vr.data, self.schema)
                 except RecordError as exc:
                     rows.append((vr.id, exc, None))
                     continue
+                if known is not None and vr.id in known:
+                    if known[vr.id] == record_hash(record):
+                        rows.append((vr.id, None, None))
+                        continue
+                    changed[system].append(vr.id)
                 rows.append((vr.id, record, mapping.vendor_updated(vr.data)))
                 if record.get("email"):
                     emails.add(record["email"])
             state.read[system] = rows
             listing.records = []  # done with the vendor's dicts: do not hold every record twice
-        if not listings or any(full for _, full in listings.values()):
+        if hashes is not None:
+            # a linked record missing from a complete full listing: a deletion to decide
+            for system, (listing, listed_all) in listings.items():
+                known = hashes.get(system, {})
+                state.linked[system] = sum(1 for h in known.values() if h)
+                if listed_all and listing.complete:
+                    shown = {row[0] for row in state.read[system]}
+                    changed[system] += [v for v, h in known.items() if h and v not in shown]
+        if full and hashes is None:
             contacts = list(Store.contacts(s).values())
             links = Store.links(s)
         else:
             ids = Store.dirty_contact_ids(s) | set(state.conflicts)
             ids |= Store.contact_ids_by_email(s, emails)
-            for system, rows in state.read.items():
-                listed = Store.links_by_vendor(s, system, (row[0] for row in rows))
+            by_system = (
+                changed
+                if full
+                else {system: [row[0] for row in rows] for system, rows in state.read.items()}
+            )
+            for system, vendor_ids in by_system.items():
+                listed = Store.links_by_vendor(s, system, vendor_ids)
                 ids |= {ln.contact_id for ln in listed}
             contacts = Store.contacts_by_ids(s, ids)
             links = Store.links_of_contacts(s, ids)
@@ -379,6 +435,8 @@ class Engine:
 
             for vendor_id, record, updated in state.read.get(system, []):
                 seen[system].add(vendor_id)
+                if record is None:
+                    continue  # as last planned: its contact is not evaluated
                 if isinstance(record, RecordError):
                     _fail(fails, vendor_id, None, str(record))
                     read_failed.add(system)
@@ -461,15 +519,16 @@ class Engine:
             gone = [ln for ln in linked if ln.vendor_id not in seen[system]]
             if not gone:
                 continue
+            count = state.linked.get(system, len(linked))  # not every link may be loaded
             why = None
             if not seen[system]:
                 why = (
-                    f"{system} listed no contacts although {len(linked)} are linked: "
+                    f"{system} listed no contacts although {count} are linked: "
                     f"{len(gone)} deletion(s) held"
                 )
-            elif len(gone) > limit * len(linked):
+            elif len(gone) > limit * count:
                 why = (
-                    f"{len(gone)} of {len(linked)} contacts vanished from {system}, more than "
+                    f"{len(gone)} of {count} contacts vanished from {system}, more than "
                     f"max_delete_fraction {limit:g}: deletions held"
                 )
             if why and not allow_mass:

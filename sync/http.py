@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from sync.auth import build_auth
@@ -69,6 +71,16 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout, not a refused or broken connection: the aiohttp transport reports every
+    connection failure as httpx.ConnectTimeout, with aiohttp's own error as the cause."""
+    if isinstance(exc, TimeoutError):
+        return True
+    if not isinstance(exc, httpx.TimeoutException):
+        return False
+    return exc.__cause__ is None or isinstance(exc.__cause__, TimeoutError)
+
+
 def error_for(response: httpx.Response, reason: str | None = None) -> ConnectorError:
     """The error kind for a failed response; `reason` is the vendor's own words if known."""
     status = response.status_code
@@ -107,6 +119,11 @@ class HttpClient:
         self.slots = asyncio.Semaphore(concurrency)
         self.describe_error = describe_error
         self.sent = 0
+        if transport is None:
+            # httpx's own transport (httpcore over anyio) costs this process about twice the
+            # CPU per request of aiohttp's; at a few hundred writes a second that CPU, not the
+            # network, set the pace (bench/README.md). httpx stays the interface.
+            transport = AiohttpTransport(verify=verify)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             auth=auth,
@@ -224,10 +241,10 @@ class HttpClient:
                         headers=headers,
                     )
                     await response.aread()
-            except (TimeoutError, httpx.TimeoutException):
-                log.warning("%s %s timed out after %.1fs", method, path, self.timeout)
-                raise TransientError(f"{method} {path} timed out") from None
-            except (httpx.TransportError, OSError) as exc:
+            except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+                if _timed_out(exc):
+                    log.warning("%s %s timed out after %.1fs", method, path, self.timeout)
+                    raise TransientError(f"{method} {path} timed out") from None
                 if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help
                     raise ConnectorError(
                         f"{method} {path}: the server's TLS certificate is not trusted "

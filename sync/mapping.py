@@ -27,6 +27,7 @@ apart when read.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -120,6 +121,8 @@ class Mapping:
     require: tuple[str, ...] = ()
     equals: dict[str, Any] = field(default_factory=dict)
     on_create: tuple[tuple[tuple[Segment, ...], Any], ...] = ()
+    # what the mapping file said: a changed mapping makes the next full scan plan everyone
+    fingerprint: str = ""
 
     def vendor_id(self, data: dict[str, Any]) -> str | None:
         value = get_path(data, self.id_path)
@@ -332,4 +335,5 @@ def compile_mapping(raw: dict[str, Any], where: str) -> Mapping:
         require=tuple(spec.filter.require),
         equals=dict(spec.filter.equals),
         on_create=on_create,
+        fingerprint=json.dumps(raw, sort_keys=True, default=str),
     )

@@ -54,6 +54,16 @@ class Store:
         return list(s.scalars(select(Link)))
 
     @staticmethod
+    def link_hashes(s: Session) -> dict[str, dict[str, str]]:
+        """{system: {vendor ID: snapshot hash, "" if gone}} for every link, without loading
+        the links: what a full scan compares each listed record with."""
+        out: dict[str, dict[str, str]] = {}
+        q = select(Link.system, Link.vendor_id, Link.snapshot_hash, Link.gone)
+        for system, vendor_id, digest, gone in s.execute(q):
+            out.setdefault(system, {})[vendor_id] = "" if gone else digest
+        return out
+
+    @staticmethod
     def links_by_vendor(s: Session, system: str, vendor_ids: Iterable[str]) -> list[Link]:
         """The links of these records of one system (an incremental run's listing)."""
         out: list[Link] = []
