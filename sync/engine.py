@@ -60,6 +60,9 @@ class Recovered:
     adopted: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
     blocked: dict[tuple[str, str], str] = field(default_factory=dict)
     recheck: set[tuple[str, str]] = field(default_factory=set)
+    # each journal entry read, and the state it takes when this run commits (not before:
+    # a run that dies after its recovery must find the same entries again)
+    settle: dict[Any, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,6 +216,8 @@ class Engine:
             checkpoint("pushed")
             self._apply(outcomes, state, touched, report)
             self._advance_cursors(listings, read_failed, state, report)
+            for entry, settled in recovered.settle.items():
+                entry.state = settled
             run.status = "partial" if report.exit_code else "ok"
             run.finished_at = now()
             report.status = run.status
@@ -257,8 +262,8 @@ class Engine:
         out = Recovered()
         adopted = out.adopted
         for entry in Store.unfinished_actions(s):
+            out.settle[entry] = "landed" if entry.state == "done" else "recovered"
             if entry.state != "done":
-                entry.state = "recovered"
                 # what did not finish is decided again, even if nothing lists it this run
                 crashed = s.get(Contact, entry.contact_id)
                 if crashed is not None:
@@ -284,7 +289,7 @@ class Engine:
                 found = await conn.find_by_email(entry.email)
             except ConnectorError as exc:
                 log.warning("could not look up %s in %s: %s", entry.email, entry.system, exc)
-                entry.state = "unknown"  # looked up again next run
+                out.settle[entry] = "unknown"  # looked up again next run
                 out.blocked[key] = f"an earlier create may have landed; looking it up failed: {exc}"
                 continue
             if found is not None:

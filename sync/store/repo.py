@@ -116,9 +116,13 @@ class Store:
 
     @staticmethod
     def unfinished_actions(s: Session) -> list[Action]:
-        """Journal entries of runs that never committed (what was in flight at a crash), and
-        creates of any run whose outcome is still unknown (their answer was lost)."""
-        crashed = and_(Run.status == "running", Action.state.in_(("pending", "unknown", "done")))
+        """Journal entries of runs that never committed (what was in flight at a crash) and
+        that no later run has settled, and creates of any run whose outcome is still unknown
+        (their answer was lost)."""
+        crashed = and_(
+            Run.status.in_(("running", "crashed")),
+            Action.state.in_(("pending", "unknown", "done")),
+        )
         q = (
             select(Action)
             .join(Run, Run.id == Action.run_id)
