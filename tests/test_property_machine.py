@@ -66,8 +66,8 @@ class SyncMachine(RuleBasedStateMachine):
             machine.read_stores.add(conn.settings.name)
             return await found(conn, email)
 
-        memory.MemoryConnector.list_all = list_all  # type: ignore[method-assign]
-        memory.MemoryConnector.find_by_email = find_by_email  # type: ignore[method-assign]
+        memory.MemoryConnector.list_all = list_all  # type: ignore[method-assign,assignment]
+        memory.MemoryConnector.find_by_email = find_by_email  # type: ignore[method-assign,assignment]
 
     def teardown(self) -> None:
         memory.MemoryConnector.list_all, memory.MemoryConnector.find_by_email = self._originals  # type: ignore[method-assign]
@@ -136,9 +136,9 @@ class SyncMachine(RuleBasedStateMachine):
         """A run, or one that dies at a phase (after recovery, after journalling the plan,
         after pushing but before committing)."""
 
-        def die(at: str) -> None:
-            if at == crash_at:
-                raise Crash(at)
+        def die(phase: str) -> None:
+            if phase == crash_at:
+                raise Crash(phase)
 
         def run() -> None:
             if not crash_at:
