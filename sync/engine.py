@@ -859,9 +859,7 @@ class Engine:
     async def _push(
         self, s: Session, connectors: dict[str, Connector], work: list[Any]
     ) -> list[Outcome]:
-        limits = {
-            n: asyncio.Semaphore(self.settings.systems[n].spec.concurrency) for n in connectors
-        }
+        limits = {n: asyncio.Semaphore(c.concurrency) for n, c in connectors.items()}
         buffer: list[tuple[int, str, str | None, str | None]] = []
 
         async def one(row: Any, action: Action) -> Outcome:

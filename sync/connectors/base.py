@@ -91,6 +91,11 @@ class Connector:
         return cls(settings)
 
     @property
+    def concurrency(self) -> int:
+        """Writes the engine keeps in flight at once to this system: its `concurrency`."""
+        return int(self.settings.spec.concurrency)
+
+    @property
     def writable(self) -> bool:
         return self.can_create or self.can_update or self.can_delete
 
