@@ -134,33 +134,18 @@ POINTS = [
     ),
 ]
 SLOW_POINTS = [
-    Point(
-        "serviceops create before", "serviceops", req("POST", "/api/v1/requester"), kind="create"
-    ),
-    Point(
-        "serviceops create after",
-        "serviceops",
-        req("POST", "/api/v1/requester"),
-        after=True,
-        kind="create",
-    ),
+    Point("serviceops delete before", "serviceops", req("DELETE", "/requester/*"), kind="delete"),
+    Point("serviceops update before", "serviceops", req("PATCH", "/requester/*"), kind="update"),
     Point("superoffice create before", "superoffice", req("POST", "/Person"), kind="create"),
     Point(
-        "oracle 2nd create after",
-        "oracle_b2b",
-        req("POST", "/contacts"),
+        "superoffice 2nd update after",
+        "superoffice",
+        req("PUT", "/Person/*"),
         k=2,
         after=True,
-        kind="create",
+        kind="update",
     ),
-    Point(
-        "onecontact 2nd create after",
-        "onecontact",
-        req("POST", "/contacts/true"),
-        k=2,
-        after=True,
-        kind="create",
-    ),
+    Point("superoffice 6th entity", "superoffice", req("GET", "/Person/*"), k=6),
     Point(
         "lightening update after",
         "lightening",
@@ -169,12 +154,9 @@ SLOW_POINTS = [
         kind="update",
     ),
     Point(
-        "superoffice update after",
-        "superoffice",
-        req("PUT", "/Person/*"),
-        after=True,
-        kind="update",
+        "lightening 2nd update before", "lightening", req("POST", "/contact/*"), k=2, kind="update"
     ),
+    Point("lightening read-back", "lightening", req("GET", "/contact/*"), k=2, after=True),
     Point(
         "superoffice delete after",
         "superoffice",
@@ -182,8 +164,9 @@ SLOW_POINTS = [
         after=True,
         kind="delete",
     ),
-    Point("oracle lookup", "oracle_b2b", req("GET", "/contacts/*"), after=True),
-    Point("serviceops 2nd search", "serviceops", req("POST", "/search/byqual"), k=2),
+    Point("oracle update before", "oracle_b2b", req("PATCH", "/contacts/*"), kind="update"),
+    Point("onecontact update before", "onecontact", req("PUT", "/contacts/*"), kind="update"),
+    Point("onecontact delete before", "onecontact", req("DELETE", "/contacts/*"), kind="delete"),
 ]
 
 
