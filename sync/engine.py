@@ -268,10 +268,6 @@ class Engine:
                 crashed = s.get(Contact, entry.contact_id)
                 if crashed is not None:
                     crashed.dirty = True
-                # what did not finish is decided again, even if nothing lists it this run
-                crashed = s.get(Contact, entry.contact_id)
-                if crashed is not None:
-                    crashed.dirty = True
             if entry.kind != "create" or not entry.email:
                 continue
             key = (entry.system, entry.email)
@@ -694,38 +690,6 @@ class Engine:
             contact.dirty = bool(fails)
             actions += acts
         return actions, touched
-
-    def _finish_deletion(
-        self,
-        contact: Contact,
-        state: RunState,
-        deleted_by: dict[str, list[str]],
-        targets: dict[str, Target],
-        touched: Touched,
-    ) -> list[Action]:
-        """A deleted contact that still has links: deletes that failed, or were in flight at a
-        crash (the journal's commit can carry the tombstone). Send them again."""
-        links = state.by_contact.get(contact.id, {})
-        if not links:
-            return []
-        gone_here = [s for s in deleted_by.get(contact.id, []) if s in links]
-        touched.dropped += [links[s] for s in gone_here]
-        states = {
-            s: LinkState(ln.vendor_id, ln.snapshot, ln.gone)
-            for s, ln in links.items()
-            if s not in gone_here
-        }
-        contact.dirty = False
-        acts, _ = plan_contact(
-            contact.id,
-            contact.base,
-            held=set(),
-            links=states,
-            targets=targets,
-            schema=self.schema,
-            deleted=True,
-        )
-        return acts
 
     def _finish_deletion(
         self,
