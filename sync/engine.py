@@ -584,7 +584,7 @@ class Engine:
         for cid in sorted(evaluate):
             contact = state.contacts[cid]
             if contact.deleted_at is not None:
-                actions += self._finish_deletion(contact, state, deleted_by, targets, touched)
+                actions += self._plan_deletes(contact, state, deleted_by, targets, touched)
                 continue
             links = state.by_contact.get(cid, {})
             changes = self._changes(contact, links, obs.get(cid, {}))
@@ -604,23 +604,7 @@ class Engine:
                     contact.deleted_at = now()
                     contact.updated_at = now()
                     state.by_email.pop(contact.email or "", None)
-                    for system in deleting:
-                        touched.dropped.append(links[system])
-                    states = {
-                        s: LinkState(ln.vendor_id, ln.snapshot, ln.gone)
-                        for s, ln in links.items()
-                        if s not in deleting
-                    }
-                    acts, _ = plan_contact(
-                        cid,
-                        contact.base,
-                        held=set(),
-                        links=states,
-                        targets=targets,
-                        schema=self.schema,
-                        deleted=True,
-                    )
-                    actions += acts
+                    actions += self._plan_deletes(contact, state, deleted_by, targets, touched)
                     continue
             existing = {
                 f: OpenConflict(
@@ -691,7 +675,7 @@ class Engine:
             actions += acts
         return actions, touched
 
-    def _finish_deletion(
+    def _plan_deletes(
         self,
         contact: Contact,
         state: RunState,
@@ -699,8 +683,9 @@ class Engine:
         targets: dict[str, Target],
         touched: Touched,
     ) -> list[Action]:
-        """A deleted contact that still has links: deletes that failed, or were in flight at a
-        crash (the journal's commit can carry the tombstone). Send them again."""
+        """Deletes of a contact deleted now, or of one deleted earlier that still has links:
+        deletes that failed, or were in flight at a crash (the journal's commit can carry the
+        tombstone), are sent again."""
         links = state.by_contact.get(contact.id, {})
         if not links:
             return []
@@ -1058,12 +1043,8 @@ def _describe(a: Action) -> dict[str, Any]:
 
 def _journal_row(a: Action) -> dict[str, Any]:
     return {
-        "system": a.system,
+        **_describe(a),
         "contact_id": a.contact_id,
-        "email": a.email,
-        "kind": a.kind,
-        "vendor_id": a.vendor_id,
-        "fields": a.fields,
         "state": "pending",
         "error": None,
     }
