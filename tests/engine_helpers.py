@@ -66,3 +66,15 @@ class World:
 
     def sync(self, **kw: Any) -> RunReport:
         return asyncio.run(Engine(self.settings, self.store).run(**kw))
+
+
+def held_deletions_world(tmp: Path) -> World:
+    """Eight people synced from crm to desk, then three deleted in crm: above the 0.25
+    fraction, so the last run held those deletions."""
+    w = World(tmp, ["crm", "desk"], max_delete_fraction=0.25)
+    for i in range(8):
+        w.add("crm", email=f"p{i}@example.org")
+    w.sync()
+    for i in range(3):
+        w.remove("crm", f"p{i}@example.org")
+    return w

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync.store.repo import Store
-from tests.engine_helpers import World
+from tests.engine_helpers import World, held_deletions_world
 
 # every scenario runs on SQLite and on PostgreSQL
 pytestmark = pytest.mark.usefixtures("backend")
@@ -171,12 +171,7 @@ def test_a_system_that_suddenly_lists_nothing_holds_deletions(tmp_path: Path) ->
 
 
 def test_deletions_above_the_fraction_are_held(tmp_path: Path) -> None:
-    w = World(tmp_path, ["crm", "desk"], max_delete_fraction=0.25)
-    for i in range(8):
-        w.add("crm", email=f"p{i}@example.org")
-    w.sync()
-    for i in range(3):
-        w.remove("crm", f"p{i}@example.org")
+    w = held_deletions_world(tmp_path)
     report = w.sync()
     assert report.system("crm").held and len(w.records("desk")) == 8
     w.remove("crm", "p3@example.org")

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from sync import conflicts, explain
 from sync.store.repo import Store
-from tests.engine_helpers import World
+from tests.engine_helpers import World, held_deletions_world
 
 
 def _held(w: World) -> list[tuple[int, str | None]]:
@@ -20,12 +20,7 @@ def _held(w: World) -> list[tuple[int, str | None]]:
 def test_an_allowed_deletion_is_carried_out_by_the_next_run_and_only_once(
     tmp_path: Path,
 ) -> None:
-    w = World(tmp_path, ["crm", "desk"], max_delete_fraction=0.25)
-    for i in range(8):
-        w.add("crm", email=f"p{i}@example.org")
-    w.sync()
-    for i in range(3):
-        w.remove("crm", f"p{i}@example.org")
+    w = held_deletions_world(tmp_path)
     w.sync()
     held = _held(w)
     assert len(held) == 3 and len(w.records("desk")) == 8

@@ -15,7 +15,7 @@ import pytest
 from sync.config import ReviewSpec
 from sync.store.repo import Store
 from sync.web import create_app
-from tests.engine_helpers import World
+from tests.engine_helpers import World, held_deletions_world
 
 with warnings.catch_warnings():
     # Starlette's TestClient announces a move to httpx2; what it tests here is the same
@@ -208,12 +208,7 @@ def test_without_a_token_the_page_is_read_only(tmp_path: Path) -> None:
 
 
 def test_a_held_deletion_allowed_on_the_page_is_carried_out(tmp_path: Path) -> None:
-    w = World(tmp_path, ["crm", "desk"], max_delete_fraction=0.25)
-    for i in range(8):
-        w.add("crm", email=f"p{i}@example.org")
-    w.sync()
-    for i in range(3):
-        w.remove("crm", f"p{i}@example.org")
+    w = held_deletions_world(tmp_path)
     w.sync()
     c = client(w)
     login(c)
