@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sync.config import Settings
+from sync.config import Settings, parse_listen
 from sync.errors import UsageError
 from sync.store.repo import Store
 from sync.web.auth import Guard
@@ -65,13 +65,6 @@ def create_app(
     return Starlette(routes=review.routes(), middleware=[Middleware(SecurityHeaders)])
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"listen {text!r}: expected HOST:PORT, like 127.0.0.1:8470")
-    return host.strip("[]"), int(port)
-
-
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -84,7 +77,10 @@ def _loopback(host: str) -> bool:
 def serve(settings: Settings, store: Store, listen: str | None, console: Console) -> int:
     import uvicorn
 
-    host, port = parse_listen(listen or settings.review.listen)
+    try:
+        host, port = parse_listen(listen or settings.review.listen)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
     if not _loopback(host):
         console.print(
             f"[yellow]warning[/yellow]: listening on {host}, not loopback; the session cookie "
