@@ -36,7 +36,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """'127.0.0.1:9464' -> ('127.0.0.1', 9464)."""
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r} is not HOST:PORT such as 127.0.0.1:9464")
+        raise ValueError(f"{text!r}: expected HOST:PORT, like 127.0.0.1:9464")
     return host.strip("[]"), int(port)
 
 
