@@ -169,8 +169,7 @@ class Mapping:
                 if value not in (None, ""):
                     joined[fm.path_text].append(str(value))
                 continue
-            shared = sum(1 for f in self.fields.values() if f.path_text == fm.path_text) > 1
-            if shared:
+            if fm.path_text in self._shared_paths:
                 joined[fm.path_text] = [] if value in (None, "") else [str(value)]
                 continue
             if value is None and create:
@@ -211,9 +210,18 @@ class Mapping:
     def read_fields(self) -> set[str]:
         return {n for n, fm in self.fields.items() if fm.reads}
 
-    @property
+    @cached_property  # asked for every planned contact
     def write_fields(self) -> set[str]:
         return {n for n, fm in self.fields.items() if fm.writes}
+
+    @cached_property
+    def _shared_paths(self) -> set[str]:
+        """Paths that more than one field writes (joined into one value, e.g. a full name)."""
+        seen: set[str] = set()
+        shared: set[str] = set()
+        for fm in self.fields.values():
+            (shared if fm.path_text in seen else seen).add(fm.path_text)
+        return shared
 
 
 def parse_time(value: Any) -> datetime | None:
