@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer", action="store_true", help="also run the vdirsyncer comparison")
     parser.add_argument("--peer-only", action="store_true", help="only the vdirsyncer comparison")
     parser.add_argument("--peer-n", type=int, default=10_000)
+    parser.add_argument(
+        "--synced",
+        action="store_true",
+        help="seed everyone into every system (the state after an initial sync, fast at 100k)",
+    )
+    parser.add_argument("--steps", help="comma-separated subset of the steps, in order")
     parser.add_argument("--table", action="store_true", help="only rewrite the README table")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -55,11 +61,14 @@ def main(argv: list[str] | None = None) -> int:
                             pg_url=pg_url,
                             profile=args.profile,
                             profile_dir=args.out / "profiles",
+                            synced=args.synced,
                         )
+                        if args.steps:
+                            options.steps = tuple(args.steps.split(","))
                         print(f"{mode} {db} N={n}", flush=True)
                         result = run(options)
                         result["machine"] = machine()
-                        name = f"{mode}-{db}-{n}.json"
+                        name = f"{mode}-{db}-{n}{'-synced' if args.synced else ''}.json"
                         (args.out / name).write_text(json.dumps(result, indent=1) + "\n")
     if args.peer or args.peer_only:
         from bench import peer

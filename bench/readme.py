@@ -26,11 +26,16 @@ def table(results: list[dict[str, Any]]) -> str:
         "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     order = {"inprocess": 0, "loopback": 1}
-    for r in sorted(results, key=lambda r: (order.get(r["mode"], 2), r["db"], r["n"])):
+
+    def key(r: dict[str, Any]) -> tuple[int, str, bool, int]:
+        return (order.get(r["mode"], 2), r["db"], bool(r.get("synced")), r["n"])
+
+    for r in sorted(results, key=key):
+        mode = r["mode"] + (" (synced)" if r.get("synced") else "")
         for s in r["steps"]:
             ideal = "" if s.get("ideal_s") is None else f"{s['ideal_s']:.2f}"
             lines.append(
-                f"| {r['mode']} | {r['db']} | {r['n']:,} | {s['step']} | {s['wall_s']:.2f} | "
+                f"| {mode} | {r['db']} | {r['n']:,} | {s['step']} | {s['wall_s']:.2f} | "
                 f"{s['cpu_s']:.2f} | {s['rss_peak_mb']:.0f} ({s['rss_before_mb']:.0f}) | "
                 f"{_requests(s)} | {'yes' if s['minimal'] else 'NO'} | {ideal} |"
             )

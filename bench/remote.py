@@ -45,8 +45,8 @@ class RemoteWorld:
         self.conn.send((command, args))
         return self.conn.recv()
 
-    def seed(self, n: int, seed: int) -> dict[str, int]:
-        result: dict[str, int] = self._call("seed", n, seed)
+    def seed(self, n: int, seed: int, synced: bool = False) -> dict[str, int]:
+        result: dict[str, int] = self._call("seed", n, seed, synced)
         return result
 
     def size(self, name: str) -> int:

@@ -42,6 +42,7 @@ class Options:
     pg_url: str | None = None
     profile: bool = False
     profile_dir: Path | None = None
+    synced: bool = False  # seed everyone into every system: the initial sync only links
     steps: tuple[str, ...] = (
         "initial",
         "echo",
@@ -123,7 +124,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         if options.mode == "inprocess":
             transports = {n: e.transport() for n, e in world.emulators.items()}
         store = Store(settings.state_url)
-        creates = world.seed(options.n, options.seed)
+        creates = world.seed(options.n, options.seed, options.synced)
         steps = [
             _step(name, options, world, settings, store, transports, creates, log)
             for name in options.steps
@@ -139,6 +140,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         "latency_s": options.latency,
         "concurrency": options.concurrency,
         "page_size": PAGE_SIZE,
+        "synced": options.synced,
         "systems": SYSTEMS,
         "steps": [asdict(s) for s in steps],
     }

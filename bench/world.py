@@ -95,8 +95,12 @@ class World:
         self.marks = dict.fromkeys(SYSTEMS, 0)
         self.rng = random.Random(0)
 
-    def seed(self, n: int, seed: int) -> dict[str, int]:
+    def seed(self, n: int, seed: int, synced: bool = False) -> dict[str, int]:
+        """N people; `synced`: everyone in every system already, as an initial sync leaves
+        them (the state the no-op targets are about, without pushing ~1.3 N creates)."""
         population = people(n, seed)
+        if synced:
+            population = [(person, tuple(SYSTEMS)) for person, _ in population]
         for person, held in population:
             for name in held:
                 self.emulators[name].seed_person(_fields_for(SYSTEMS[name], person))  # type: ignore[attr-defined]
