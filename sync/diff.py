@@ -11,8 +11,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from sync.contact import Record
 
 _ROOT_KEY = re.compile(r"^root\['([^']+)'\]")
@@ -30,6 +28,8 @@ def changed_fields(snapshot: Record, current: Record, fields: Iterable[str]) -> 
     new = {k: v for k, v in current.items() if k in wanted}
     if old == new:
         return {}
+    from deepdiff import DeepDiff  # only when something changed: a no-op run never loads it
+
     diff = DeepDiff(old, new)
     touched: set[str] = set()
     for paths in diff.values():

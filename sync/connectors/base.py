@@ -27,10 +27,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    import httpx
+
     from sync.config import SystemSettings
     from sync.http import HttpClient
 
