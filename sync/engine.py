@@ -13,7 +13,6 @@ import signal
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from sync import commit
 from sync.config import Settings
 from sync.connectors import connector_class
 from sync.connectors.base import Connector, Listing
@@ -30,15 +30,16 @@ from sync.errors import (
     AuthError,
     ConnectorError,
     RecordError,
-    TransientError,
 )
 from sync.history import field_rows
 from sync.merge import Change, MergeResult, OpenConflict, merge
 from sync.plan import Action, LinkState, Target, plan_contact
+from sync.push import Pusher, hold_uncertain
+from sync.recovery import recover
 from sync.report import RunReport
-from sync.store.models import Action as JournalEntry
-from sync.store.models import Conflict, Contact, Cursor, Link
-from sync.store.repo import Store, aware, new_id, now
+from sync.runstate import Observed, RunState, Touched
+from sync.store.models import Conflict, Contact, Link
+from sync.store.repo import Store, new_id, now
 
 log = logging.getLogger("sync.engine")
 CRASH_ENV = "CONTACTSYNC_TEST_CRASH_AT"
@@ -49,74 +50,6 @@ def checkpoint(phase: str) -> None:
     (recovered, journalled, pushed) the process dies here by SIGKILL, as in a crash."""
     if os.environ.get(CRASH_ENV) == phase:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-@dataclass
-class Recovered:
-    """Creates left in flight, by (system, email): landed ones to adopt (vendor ID and
-    snapshot), ones not to send this run (outcome unknown, lookup failed: the reason), and
-    ones to resend through the vendor's own duplicate check (no lookup exists)."""
-
-    adopted: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
-    blocked: dict[tuple[str, str], str] = field(default_factory=dict)
-    recheck: set[tuple[str, str]] = field(default_factory=set)
-    # each journal entry read, and the state it takes when this run commits (not before:
-    # a run that dies after its recovery must find the same entries again)
-    settle: dict[Any, str] = field(default_factory=dict)
-
-
-@dataclass
-class Observed:
-    vendor_id: str
-    record: Record
-    updated: datetime | None
-    new_link: bool = False
-
-
-@dataclass
-class Outcome:
-    action: Action
-    state: str
-    error: str | None = None
-    vendor_id: str | None = None
-    snapshot: Record | None = None
-
-
-@dataclass
-class Touched:
-    """What _decide changed in links, applied at commit: new or refreshed snapshots by
-    (contact, system) -> (vendor ID, snapshot), and links to drop."""
-
-    links: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
-    dropped: list[Link] = field(default_factory=list)
-    # the vendor's own update time of each record read, for "when did it change"
-    updated: dict[tuple[str, str], datetime] = field(default_factory=dict)
-
-
-@dataclass
-class RunState:
-    """Everything one run loaded from the store, indexed for matching."""
-
-    contacts: dict[str, Contact]
-    links: dict[tuple[str, str], Link]
-    by_contact: dict[str, dict[str, Link]]
-    by_email: dict[str, Contact]
-    cursors: dict[str, Cursor]
-    conflicts: dict[str, dict[str, Conflict]]
-    session: Session
-    new_contacts: list[Contact] = field(default_factory=list)
-    new_conflicts: list[Conflict] = field(default_factory=list)
-    held: list[tuple[str, str, str, str]] = field(default_factory=list)
-    # held deletions a person allowed, by (system, vendor ID); field history rows to insert
-    allowed: dict[tuple[str, str], JournalEntry] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    # each system's listed records, normalised: (vendor ID, record or why not, vendor time)
-    # (a record None: unchanged since its snapshot, its contact not loaded; see _read)
-    read: dict[str, list[tuple[str, Record | RecordError | None, datetime | None]]] = field(
-        default_factory=dict
-    )
-    # linked records per system, when not every link was loaded (the mass-delete guard)
-    linked: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -137,7 +70,6 @@ class Engine:
         self.fence = fence
         self.stop = stop  # set (SIGTERM): requests in flight finish, no new one starts
         self.schema = settings.schema
-        self._recheck: set[tuple[str, str]] = set()
 
     def connect(self) -> dict[str, Connector]:
         out = {}
@@ -171,8 +103,7 @@ class Engine:
             run = Store.start_run(s, self.holder)
             report.run_id = run.id
             s.commit()
-            recovered = await self._recover(s, connectors, run.id)
-            self._recheck = recovered.recheck
+            recovered = await recover(s, connectors, run.id, self.settings)
             checkpoint("recovered")
             state = self._load(s)
             listings = await self._poll(connectors, state, full_scan, report)
@@ -186,7 +117,7 @@ class Engine:
             actions, touched = self._decide(
                 state, obs, deleted_in, listings, recovered.adopted, connectors, report
             )
-            actions = _hold_uncertain(actions, recovered.blocked, state, report)
+            actions = hold_uncertain(actions, recovered.blocked, state.contacts, report)
             if dry_run:
                 report.plan = [_describe(a) for a in actions]
                 report.status = "dry-run"
@@ -212,10 +143,11 @@ class Engine:
             Store.journal(s, run.id, held_rows)
             s.commit()
             checkpoint("journalled")
-            outcomes = await self._push(s, connectors, list(zip(rows, actions, strict=True)))
+            pusher = Pusher(self.schema, recovered.recheck, self.stop)
+            outcomes = await pusher.push(s, connectors, list(zip(rows, actions, strict=True)))
             checkpoint("pushed")
-            self._apply(outcomes, state, touched, report)
-            self._advance_cursors(listings, read_failed, state, report)
+            commit.apply(outcomes, state, touched, report)
+            commit.advance_cursors(listings, read_failed, state)
             for entry, settled in recovered.settle.items():
                 entry.state = settled
             run.status = "partial" if report.exit_code else "ok"
@@ -250,53 +182,6 @@ class Engine:
         last = Store.last_finished_run(s)
         value = (last.summary or {}).get("planned_with") if last is not None else None
         return value if isinstance(value, str) else None
-
-    # --- recovery ---------------------------------------------------------------------------
-
-    async def _recover(
-        self, s: Session, connectors: dict[str, Connector], run_id: int
-    ) -> Recovered:
-        """What a crashed run left in flight, and creates whose answer was lost. Creates that
-        landed are adopted, never resent: a create with a known answer is taken from the
-        journal, one without is looked up; when the lookup fails it is not sent this run."""
-        out = Recovered()
-        adopted = out.adopted
-        for entry in Store.unfinished_actions(s):
-            out.settle[entry] = "landed" if entry.state == "done" else "recovered"
-            if entry.state != "done":
-                # what did not finish is decided again, even if nothing lists it this run
-                crashed = s.get(Contact, entry.contact_id)
-                if crashed is not None:
-                    crashed.dirty = True
-            if entry.kind != "create" or not entry.email:
-                continue
-            key = (entry.system, entry.email)
-            if entry.vendor_id:
-                adopted[key] = (entry.vendor_id, dict(entry.fields))
-                continue
-            conn = connectors.get(entry.system)
-            if conn is None:
-                continue
-            if not conn.can_find_by_email:
-                if conn.can_refuse_repeats:
-                    out.recheck.add(key)
-                continue
-            try:
-                found = await conn.find_by_email(entry.email)
-            except ConnectorError as exc:
-                log.warning("could not look up %s in %s: %s", entry.email, entry.system, exc)
-                out.settle[entry] = "unknown"  # looked up again next run
-                out.blocked[key] = f"an earlier create may have landed; looking it up failed: {exc}"
-                continue
-            if found is not None:
-                mapping = self.settings.systems[entry.system].mapping
-                try:
-                    adopted[key] = (found.id, mapping.from_system(found.data, self.schema))
-                except RecordError:
-                    adopted[key] = (found.id, dict(entry.fields))
-        Store.abandon_runs(s, run_id)
-        s.commit()
-        return out
 
     # --- load, poll, match ------------------------------------------------------------------
 
@@ -802,219 +687,6 @@ class Engine:
             else:
                 per[fc.field] = row
             state.new_conflicts.append(row)
-
-    # --- push and commit --------------------------------------------------------------------
-
-    async def _push(
-        self, s: Session, connectors: dict[str, Connector], work: list[Any]
-    ) -> list[Outcome]:
-        limits = {n: asyncio.Semaphore(c.concurrency) for n, c in connectors.items()}
-        buffer: list[tuple[int, str, str | None, str | None]] = []
-
-        async def one(row: Any, action: Action) -> Outcome:
-            async with limits[action.system]:
-                if self.stop is not None and self.stop.is_set():
-                    outcome = Outcome(action, "failed", error=STOPPED)
-                else:
-                    outcome = await self._send(connectors[action.system], action)
-            buffer.append((row.id, outcome.state, outcome.vendor_id, outcome.error))
-            return outcome
-
-        async def flusher() -> None:
-            while True:
-                await asyncio.sleep(0.1)
-                self._flush(s, buffer)
-
-        task = asyncio.create_task(flusher())
-        try:
-            outcomes = await asyncio.gather(*(one(r, a) for r, a in work))
-        finally:
-            task.cancel()
-        self._flush(s, buffer)
-        return list(outcomes)
-
-    @staticmethod
-    def _flush(s: Session, buffer: list[tuple[int, str, str | None, str | None]]) -> None:
-        if not buffer:
-            return
-        batch = buffer[:]
-        del buffer[: len(batch)]
-        Store.finish_actions(s, batch)
-        s.commit()
-
-    async def _send(self, conn: Connector, action: Action) -> Outcome:
-        mapping = conn.settings.mapping
-        try:
-            if action.kind == "create":
-                if (action.system, action.email or "") in self._recheck:
-                    again = await conn.create_unless_exists(action.payload, email=action.email)
-                    if again is None:
-                        return Outcome(action, "unknown", error=REPEAT_REFUSED)
-                    written = again
-                else:
-                    written = await conn.create(action.payload, email=action.email)
-                snap = self._answered(written.record, action, mapping)
-                return Outcome(action, "done", vendor_id=written.vendor_id, snapshot=snap)
-            if action.kind == "update":
-                assert action.vendor_id is not None
-                answer = await conn.update(action.vendor_id, action.payload, action.full)
-                snap = self._answered(answer, action, mapping)
-                return Outcome(action, "done", vendor_id=action.vendor_id, snapshot=snap)
-            assert action.vendor_id is not None
-            await conn.delete(action.vendor_id)
-            return Outcome(action, "done", vendor_id=action.vendor_id)
-        except TransientError as exc:
-            # a create whose answer was lost may have landed: look it up before resending
-            state = "unknown" if action.kind == "create" else "failed"
-            return Outcome(action, state, error=str(exc))
-        except (ConnectorError, RecordError) as exc:
-            return Outcome(action, "failed", error=str(exc))
-
-    def _answered(self, record: dict[str, Any] | None, action: Action, mapping: Any) -> Record:
-        if not record:
-            return action.echo
-        try:
-            shown = mapping.from_system(record, self.schema)
-        except RecordError:
-            return action.echo
-        carried = {f: v for f, v in action.echo.items() if f not in mapping.read_fields}
-        return {**carried, **shown}
-
-    def _apply(
-        self, outcomes: list[Outcome], state: RunState, touched: Touched, report: RunReport
-    ) -> None:
-        stamp = now()
-        session = state.session
-        session.add_all(state.new_contacts)
-        session.flush()  # contacts before the rows that point at them
-        session.add_all(state.new_conflicts)
-        Store.add_history(session, state.history)
-        for link in touched.dropped:
-            state.by_contact.get(link.contact_id, {}).pop(link.system, None)
-            state.links.pop((link.system, link.vendor_id), None)
-            session.delete(link)
-        session.flush()
-        for (cid, system), (vid, snap) in touched.links.items():
-            self._set_link(session, state, cid, system, vid, snap, stamp)
-            when = touched.updated.get((cid, system))
-            link = state.by_contact[cid][system]
-            old = link.vendor_updated
-            if when is not None and (old is None or aware(old) != when):
-                link.vendor_updated = when
-        for o in outcomes:
-            a = o.action
-            r = report.system(a.system)
-            if o.state != "done":
-                r.failed.append(
-                    {
-                        "vendor_id": a.vendor_id,
-                        "email": a.email,
-                        "reason": f"{a.kind} failed: {o.error}",
-                    }
-                )
-                state.contacts[a.contact_id].dirty = True
-                continue
-            if a.kind == "delete":
-                r.deleted += 1
-                gone = state.by_contact.get(a.contact_id, {}).pop(a.system, None)
-                if gone is not None:
-                    state.links.pop((gone.system, gone.vendor_id), None)
-                    session.delete(gone)
-                continue
-            if a.kind == "create":
-                r.created += 1
-            else:
-                r.updated += 1
-            self._set_link(
-                session, state, a.contact_id, a.system, o.vendor_id, o.snapshot or {}, stamp
-            )
-
-    def _set_link(
-        self,
-        session: Session,
-        state: RunState,
-        cid: str,
-        system: str,
-        vendor_id: str | None,
-        snapshot: Record,
-        stamp: datetime,
-    ) -> None:
-        link = state.by_contact.get(cid, {}).get(system)
-        if link is None:
-            assert vendor_id is not None
-            link = Link(
-                contact_id=cid,
-                system=system,
-                vendor_id=vendor_id,
-                snapshot=snapshot,
-                snapshot_hash=record_hash(snapshot),
-                gone=False,
-                updated_at=stamp,
-            )
-            session.add(link)
-            state.by_contact.setdefault(cid, {})[system] = link
-            state.links[(system, vendor_id)] = link
-            return
-        if (not vendor_id or link.vendor_id == vendor_id) and link.snapshot == snapshot:
-            return  # unchanged: a no-op run writes no row
-        if vendor_id and link.vendor_id != vendor_id:
-            link.vendor_id = vendor_id
-        link.snapshot = snapshot
-        link.snapshot_hash = record_hash(snapshot)
-        link.updated_at = stamp
-
-    def _advance_cursors(
-        self,
-        listings: dict[str, tuple[Listing, bool]],
-        read_failed: set[str],
-        state: RunState,
-        report: RunReport,
-    ) -> None:
-        session = state.session
-        stamp = now()
-        for system, (listing, full) in listings.items():
-            cur = state.cursors.get(system)
-            if cur is None:
-                cur = Cursor(system=system, updated_at=stamp)
-                session.add(cur)
-                state.cursors[system] = cur
-            cur.updated_at = stamp
-            if not listing.complete:
-                cur.last_error = "; ".join(listing.problems) or "listing incomplete"
-                continue
-            cur.last_success = stamp
-            cur.last_error = None
-            if system in read_failed:
-                continue  # re-read the failed records next time
-            if listing.cursor is not None:
-                cur.value = listing.cursor
-            if full:
-                cur.last_full_scan = stamp
-
-
-STOPPED = "not sent: contactsync was stopping; it is sent at the next run"
-
-REPEAT_REFUSED = (
-    "an earlier create of this contact landed but its answer was lost, and the system's own"
-    " duplicate check refused it again; its ID cannot be read back: link or remove it by hand"
-)
-
-
-def _hold_uncertain(
-    actions: list[Action], blocked: dict[tuple[str, str], str], state: RunState, report: RunReport
-) -> list[Action]:
-    """Drop creates whose earlier attempt may have landed (lookup failed): never resend blind."""
-    kept = []
-    for a in actions:
-        why = blocked.get((a.system, a.email or "")) if a.kind == "create" else None
-        if why is None:
-            kept.append(a)
-            continue
-        report.system(a.system).failed.append(
-            {"vendor_id": None, "email": a.email, "reason": f"create held: {why}"}
-        )
-        state.contacts[a.contact_id].dirty = True
-    return kept
 
 
 def _fail(fails: list[dict[str, Any]], vendor_id: str, email: str | None, reason: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.engine import Engine
+from sync import commit
 from sync.store.repo import Store
 from tests.engine_helpers import World
 
@@ -22,7 +22,7 @@ def crash_before_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_a: object, **_k: object) -> None:
         raise Crash
 
-    monkeypatch.setattr(Engine, "_apply", boom)
+    monkeypatch.setattr(commit, "apply", boom)
 
 
 @pytest.mark.parametrize("dialer", [{}, {"write_only": True}])

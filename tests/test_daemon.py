@@ -112,7 +112,7 @@ def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_r
 
     from sync.cli import main
     from sync.config import load_config
-    from sync.engine import STOPPED
+    from sync.push import STOPPED
     from sync.store.models import Action, Run
     from sync.store.repo import Store
 
