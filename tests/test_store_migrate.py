@@ -64,3 +64,18 @@ def test_a_store_at_the_head_does_not_run_alembic(
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0002'")
     Store(url).dispose()
     assert calls == ["head"]
+
+
+def test_the_migrations_build_the_models_schema(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from sync.store.models import Base
+
+    store = Store(_url(tmp_path))
+    try:
+        with store.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, Base.metadata) == []
+    finally:
+        store.dispose()

@@ -73,6 +73,9 @@ class Link(Base):
     vendor_id: Mapped[str] = mapped_column(String(255))
     snapshot: Mapped[dict[str, Any]]
     snapshot_hash: Mapped[str] = mapped_column(String(64))
+    # hash of the vendor's raw record that normalises to `snapshot` (None: not known, e.g.
+    # after a write): a full scan skips a record with this hash without normalising it
+    raw_hash: Mapped[str | None] = mapped_column(String(64))
     vendor_updated: Mapped[datetime | None]
     gone: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
