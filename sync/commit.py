@@ -5,8 +5,7 @@ past complete listings whose every record was read."""
 from __future__ import annotations
 
 from datetime import datetime
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from sync.connectors.base import Listing
 from sync.contact import Record
@@ -14,28 +13,35 @@ from sync.diff import record_hash
 from sync.push import Outcome
 from sync.report import RunReport
 from sync.runstate import RunState, Touched
-from sync.store.models import Cursor, Link
+from sync.store.models import Cursor
 from sync.store.repo import Store, aware, now
 
 
 def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: RunReport) -> None:
+    """New contacts, links and history rows go in as executemany inserts, not ORM objects (an
+    initial sync makes tens of thousands); what already existed is changed through the ORM.
+    Contacts go in last of the in-memory changes (a failed push marks one dirty) and first to
+    the database (links and history point at them)."""
     stamp = now()
     session = state.session
-    session.add_all(state.new_contacts)
-    session.flush()  # contacts before the rows that point at them
-    session.add_all(state.new_conflicts)
-    Store.add_history(session, state.history)
     for link in touched.dropped:
         state.by_contact.get(link.contact_id, {}).pop(link.system, None)
         state.links.pop((link.system, link.vendor_id), None)
         session.delete(link)
-    session.flush()
+    session.flush()  # deletions first: a re-created link may take a dropped one's place
+    new_links: dict[tuple[str, str], dict[str, Any]] = {}
     for (cid, system), (vid, snap) in touched.links.items():
-        set_link(session, state, cid, system, vid, snap, stamp)
+        set_link(state, new_links, cid, system, vid, snap, stamp)
         when = touched.updated.get((cid, system))
+        if when is None:
+            continue
+        pending = new_links.get((cid, system))
+        if pending is not None:
+            pending["vendor_updated"] = when
+            continue
         link = state.by_contact[cid][system]
         old = link.vendor_updated
-        if when is not None and (old is None or aware(old) != when):
+        if old is None or aware(old) != when:
             link.vendor_updated = when
     for o in outcomes:
         a = o.action
@@ -61,33 +67,46 @@ def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: Ru
             r.created += 1
         else:
             r.updated += 1
-        set_link(session, state, a.contact_id, a.system, o.vendor_id, o.snapshot or {}, stamp)
+        snap = o.snapshot or {}
+        set_link(state, new_links, a.contact_id, a.system, o.vendor_id, snap, stamp)
+    Store.add_contacts(session, state.new_contacts)
+    session.add_all(state.new_conflicts)
+    Store.add_history(session, state.history)
+    session.flush()  # changed links before new ones: a vendor ID may move between them
+    Store.add_links(session, list(new_links.values()))
 
 
 def set_link(
-    session: Session,
     state: RunState,
+    new_links: dict[tuple[str, str], dict[str, Any]],
     cid: str,
     system: str,
     vendor_id: str | None,
     snapshot: Record,
     stamp: datetime,
 ) -> None:
+    """The link of (contact, system) now shows `snapshot`: an existing link is changed in
+    place, a new one is collected in `new_links` (inserted together at the end)."""
+    pending = new_links.get((cid, system))
+    if pending is not None:
+        if vendor_id:
+            pending["vendor_id"] = vendor_id
+        pending["snapshot"] = snapshot
+        pending["snapshot_hash"] = record_hash(snapshot)
+        return
     link = state.by_contact.get(cid, {}).get(system)
     if link is None:
         assert vendor_id is not None
-        link = Link(
-            contact_id=cid,
-            system=system,
-            vendor_id=vendor_id,
-            snapshot=snapshot,
-            snapshot_hash=record_hash(snapshot),
-            gone=False,
-            updated_at=stamp,
-        )
-        session.add(link)
-        state.by_contact.setdefault(cid, {})[system] = link
-        state.links[(system, vendor_id)] = link
+        new_links[(cid, system)] = {
+            "contact_id": cid,
+            "system": system,
+            "vendor_id": vendor_id,
+            "snapshot": snapshot,
+            "snapshot_hash": record_hash(snapshot),
+            "vendor_updated": None,
+            "gone": False,
+            "updated_at": stamp,
+        }
         return
     if (not vendor_id or link.vendor_id == vendor_id) and link.snapshot == snapshot:
         return  # unchanged: a no-op run writes no row

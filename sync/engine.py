@@ -126,7 +126,7 @@ class Engine:
                 run.summary = report.to_dict()
                 s.commit()
                 return report
-            rows = Store.journal(s, run.id, [_journal_row(a) for a in actions])
+            entry_ids = Store.journal(s, run.id, [_journal_row(a) for a in actions])
             held_rows: list[dict[str, Any]] = [
                 {
                     "system": system,
@@ -144,7 +144,8 @@ class Engine:
             s.commit()
             checkpoint("journalled")
             pusher = Pusher(self.schema, recovered.recheck, self.stop)
-            outcomes = await pusher.push(s, connectors, list(zip(rows, actions, strict=True)))
+            work = list(zip(entry_ids, actions, strict=True))
+            outcomes = await pusher.push(s, connectors, work)
             checkpoint("pushed")
             commit.apply(outcomes, state, touched, report)
             commit.advance_cursors(listings, read_failed, state)

@@ -70,18 +70,19 @@ class Pusher:
         self.stop = stop
 
     async def push(
-        self, s: Session, connectors: dict[str, Connector], work: list[Any]
+        self, s: Session, connectors: dict[str, Connector], work: list[tuple[int, Action]]
     ) -> list[Outcome]:
+        """`work`: (journal entry ID, action) pairs."""
         limits = {n: asyncio.Semaphore(c.concurrency) for n, c in connectors.items()}
         buffer: list[tuple[int, str, str | None, str | None]] = []
 
-        async def one(row: Any, action: Action) -> Outcome:
+        async def one(entry_id: int, action: Action) -> Outcome:
             async with limits[action.system]:
                 if self.stop is not None and self.stop.is_set():
                     outcome = Outcome(action, "failed", error=STOPPED)
                 else:
                     outcome = await self.send(connectors[action.system], action)
-            buffer.append((row.id, outcome.state, outcome.vendor_id, outcome.error))
+            buffer.append((entry_id, outcome.state, outcome.vendor_id, outcome.error))
             return outcome
 
         async def flusher() -> None:

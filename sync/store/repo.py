@@ -7,11 +7,20 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import make_engine, upgrade
-from sync.store.models import Action, Conflict, Contact, Cursor, FieldChange, Link, Run
+from sync.store.models import (
+    Action,
+    Base,
+    Conflict,
+    Contact,
+    Cursor,
+    FieldChange,
+    Link,
+    Run,
+)
 
 OPEN_STATES = ("open", "resolved")
 
@@ -141,12 +150,16 @@ class Store:
         return int(getattr(result, "rowcount", 0) or 0)
 
     @staticmethod
-    def journal(s: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> list[Action]:
+    def journal(s: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> list[int]:
+        """Journal entries, one executemany (no ORM objects: an initial sync journals one
+        per create); their IDs in the order of `rows`."""
         stamp = now()
-        actions = [Action(run_id=run_id, created_at=stamp, **row) for row in rows]
-        s.add_all(actions)
-        s.flush()
-        return actions
+        values = [{**row, "run_id": run_id, "created_at": stamp} for row in rows]
+        if not values:
+            return []
+        table = _table(Action)
+        q = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(s.connection().execute(q, values).scalars())
 
     @staticmethod
     def finish_actions(
@@ -208,7 +221,31 @@ class Store:
     @staticmethod
     def add_history(s: Session, rows: list[dict[str, Any]]) -> None:
         if rows:
-            s.execute(insert(FieldChange), rows)
+            s.connection().execute(insert(_table(FieldChange)), rows)
+
+    @staticmethod
+    def add_contacts(s: Session, contacts: list[Contact]) -> None:
+        """New contacts in one executemany; the objects stay out of the session (the run is
+        done with them)."""
+        rows = [
+            {
+                "id": c.id,
+                "email": c.email,
+                "base": c.base,
+                "dirty": bool(c.dirty),
+                "deleted_at": c.deleted_at,
+                "created_at": c.created_at,
+                "updated_at": c.updated_at,
+            }
+            for c in contacts
+        ]
+        if rows:
+            s.connection().execute(insert(_table(Contact)), rows)
+
+    @staticmethod
+    def add_links(s: Session, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            s.connection().execute(insert(_table(Link)), rows)
 
     @staticmethod
     def contact_by_email(s: Session, email: str) -> Contact | None:
@@ -233,6 +270,11 @@ class Store:
     def last_finished_run(s: Session) -> Run | None:
         q = select(Run).where(Run.status.in_(("ok", "partial"))).order_by(Run.id.desc())
         return s.scalars(q).first()
+
+
+def _table(model: type[Base]) -> Table:
+    """A model's Core table: executemany inserts of many rows skip the ORM's per-object cost."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 def _chunks(values: Iterable[str], size: int = 900) -> Iterator[list[str]]:
