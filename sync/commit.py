@@ -29,9 +29,12 @@ def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: Ru
         state.links.pop((link.system, link.vendor_id), None)
         session.delete(link)
     session.flush()  # deletions first: a re-created link may take a dropped one's place
+    # before the links' own changes are flushed: a snapshot replaced below clears its hash
+    Store.set_raw_hashes(session, state.raw_fixes)
     new_links: dict[tuple[str, str], dict[str, Any]] = {}
     for (cid, system), (vid, snap) in touched.links.items():
-        set_link(state, new_links, cid, system, vid, snap, stamp)
+        raw = touched.raw.get((cid, system))
+        set_link(state, new_links, cid, system, vid, snap, stamp, raw)
         when = touched.updated.get((cid, system))
         if when is None:
             continue
@@ -84,13 +87,18 @@ def set_link(
     vendor_id: str | None,
     snapshot: Record,
     stamp: datetime,
+    raw: str | None = None,
 ) -> None:
     """The link of (contact, system) now shows `snapshot`: an existing link is changed in
-    place, a new one is collected in `new_links` (inserted together at the end)."""
+    place, a new one is collected in `new_links` (inserted together at the end). `raw`: the
+    hash of the raw record the snapshot was read from; a snapshot from anything else (a
+    write's answer) clears the hash, since the record it belonged to no longer gives it."""
     pending = new_links.get((cid, system))
     if pending is not None:
         if vendor_id:
             pending["vendor_id"] = vendor_id
+        if pending["snapshot"] != snapshot or raw is not None:
+            pending["raw_hash"] = raw
         pending["snapshot"] = snapshot
         pending["snapshot_hash"] = record_hash(snapshot)
         return
@@ -103,17 +111,21 @@ def set_link(
             "vendor_id": vendor_id,
             "snapshot": snapshot,
             "snapshot_hash": record_hash(snapshot),
+            "raw_hash": raw,
             "vendor_updated": None,
             "gone": False,
             "updated_at": stamp,
         }
         return
     if (not vendor_id or link.vendor_id == vendor_id) and link.snapshot == snapshot:
+        if raw is not None and link.raw_hash != raw:
+            link.raw_hash = raw  # the same snapshot, read from a record of a new shape
         return  # unchanged: a no-op run writes no row
     if vendor_id and link.vendor_id != vendor_id:
         link.vendor_id = vendor_id
     link.snapshot = snapshot
     link.snapshot_hash = record_hash(snapshot)
+    link.raw_hash = raw
     link.updated_at = stamp
 
 

@@ -21,6 +21,13 @@ def record_hash(record: Record) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def raw_hash(salt: str, data: dict[str, Any]) -> str:
+    """A vendor's record as it came, under one system's mapping and schema (`salt`): equal
+    hashes normalise to equal records, so an unchanged record need not be normalised."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((salt + text).encode()).hexdigest()
+
+
 def changed_fields(snapshot: Record, current: Record, fields: Iterable[str]) -> dict[str, Any]:
     """{field: new value} for each of `fields` that differs (None: the value was removed)."""
     wanted = set(fields)

@@ -25,7 +25,7 @@ from sync.config import Settings
 from sync.connectors import connector_class
 from sync.connectors.base import Connector, Listing
 from sync.contact import Record
-from sync.diff import changed_fields, record_hash
+from sync.diff import changed_fields, raw_hash, record_hash
 from sync.errors import (
     AuthError,
     ConnectorError,
@@ -252,26 +252,38 @@ class Engine:
         incremental run costs what changed. A full listing, or none, evaluates every contact;
         with `trust` (planning is keyed as last time, see plan_key) a full scan loads only
         the contacts with a record that differs from its snapshot or vanished: planning the
-        rest again would find what it found last time, nothing to do."""
+        rest again would find what it found last time, nothing to do. Before that, a record
+        whose raw hash is the one kept on its link is not even normalised: it normalises to
+        the snapshot (the hash covers the mapping and schema; a write clears it)."""
         full = not listings or any(full for _, full in listings.values())
         hashes = Store.link_hashes(s) if full and trust and listings else None
         emails = set(adopted_emails)
         changed: dict[str, list[str]] = defaultdict(list)
+        schema = self.schema
         for system, (listing, _) in listings.items():
             mapping = self.settings.systems[system].mapping
+            what = {"mapping": mapping.fingerprint, "schema": [schema.types, schema.phone_region]}
+            salt = record_hash(what)
             known = hashes.get(system, {}) if hashes is not None else None
             rows: list[tuple[str, Record | RecordError | None, datetime | None]] = []
             for vr in listing.records:
+                raw = raw_hash(salt, vr.data)
+                kept = known.get(vr.id) if known is not None else None
+                if kept is not None and kept[1] == raw and kept[0]:
+                    rows.append((vr.id, None, None))
+                    continue
                 try:
-                    record = mapping.from_system(vr.data, self.schema)
+                    record = mapping.from_system(vr.data, schema)
                 except RecordError as exc:
                     rows.append((vr.id, exc, None))
                     continue
-                if known is not None and vr.id in known:
-                    if known[vr.id] == record_hash(record):
+                if kept is not None:
+                    if kept[0] == record_hash(record):
                         rows.append((vr.id, None, None))
+                        state.raw_fixes.append((system, vr.id, raw))
                         continue
                     changed[system].append(vr.id)
+                state.raw[(system, vr.id)] = raw
                 rows.append((vr.id, record, mapping.vendor_updated(vr.data)))
                 if record.get("email"):
                     emails.add(record["email"])
@@ -281,10 +293,10 @@ class Engine:
             # a linked record missing from a complete full listing: a deletion to decide
             for system, (listing, listed_all) in listings.items():
                 known = hashes.get(system, {})
-                state.linked[system] = sum(1 for h in known.values() if h)
+                state.linked[system] = sum(1 for h, _ in known.values() if h)
                 if listed_all and listing.complete:
                     shown = {row[0] for row in state.read[system]}
-                    changed[system] += [v for v, h in known.items() if h and v not in shown]
+                    changed[system] += [v for v, (h, _) in known.items() if h and v not in shown]
         if full and hashes is None:
             contacts = list(Store.contacts(s).values())
             links = Store.links(s)
@@ -526,6 +538,9 @@ class Engine:
             for system, snap in snapshots.items():
                 seen_here = obs[cid][system]
                 touched.links[(cid, system)] = (seen_here.vendor_id, snap)
+                raw = state.raw.get((system, seen_here.vendor_id))
+                if raw is not None:
+                    touched.raw[(cid, system)] = raw
                 if seen_here.updated is not None:
                     touched.updated[(cid, system)] = seen_here.updated
             states = {

@@ -30,6 +30,8 @@ class Touched:
 
     links: dict[tuple[str, str], tuple[str, Record]] = field(default_factory=dict)
     dropped: list[Link] = field(default_factory=list)
+    # the raw hash of the record each new snapshot was read from (none: from a write's answer)
+    raw: dict[tuple[str, str], str] = field(default_factory=dict)
     # the vendor's own update time of each record read, for "when did it change"
     updated: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
@@ -58,3 +60,7 @@ class RunState:
     )
     # linked records per system, when not every link was loaded (the mass-delete guard)
     linked: dict[str, int] = field(default_factory=dict)
+    # raw record hash of each listed record that normalised, by (system, vendor ID); and
+    # (system, vendor ID, raw hash) of links to give the hash of a record their snapshot matched
+    raw: dict[tuple[str, str], str] = field(default_factory=dict)
+    raw_fixes: list[tuple[str, str, str]] = field(default_factory=list)

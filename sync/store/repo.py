@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, insert, or_, select, update
+from sqlalchemy import Engine, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import make_engine, upgrade
@@ -63,14 +63,30 @@ class Store:
         return list(s.scalars(select(Link)))
 
     @staticmethod
-    def link_hashes(s: Session) -> dict[str, dict[str, str]]:
-        """{system: {vendor ID: snapshot hash, "" if gone}} for every link, without loading
-        the links: what a full scan compares each listed record with."""
-        out: dict[str, dict[str, str]] = {}
-        q = select(Link.system, Link.vendor_id, Link.snapshot_hash, Link.gone)
-        for system, vendor_id, digest, gone in s.execute(q):
-            out.setdefault(system, {})[vendor_id] = "" if gone else digest
+    def link_hashes(s: Session) -> dict[str, dict[str, tuple[str, str | None]]]:
+        """{system: {vendor ID: (snapshot hash, raw record hash)}, ("", None) if gone} for
+        every link, without loading the links: what a full scan compares each listed record
+        with."""
+        out: dict[str, dict[str, tuple[str, str | None]]] = {}
+        q = select(Link.system, Link.vendor_id, Link.snapshot_hash, Link.raw_hash, Link.gone)
+        for system, vendor_id, digest, raw, gone in s.execute(q):
+            out.setdefault(system, {})[vendor_id] = ("", None) if gone else (digest, raw)
         return out
+
+    @staticmethod
+    def set_raw_hashes(s: Session, rows: list[tuple[str, str, str]]) -> None:
+        """(system, vendor ID, raw hash) of links whose snapshot the listed record matched:
+        the next full scan skips the record before normalising it."""
+        if not rows:
+            return
+        t = _table(Link)
+        q = (
+            update(t)
+            .where(t.c.system == bindparam("b_system"), t.c.vendor_id == bindparam("b_vid"))
+            .values(raw_hash=bindparam("b_raw"))
+        )
+        params = [{"b_system": sy, "b_vid": v, "b_raw": r} for sy, v, r in rows]
+        s.connection().execute(q, params)
 
     @staticmethod
     def links_by_vendor(s: Session, system: str, vendor_ids: Iterable[str]) -> list[Link]:
