@@ -71,7 +71,7 @@ def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: Ru
         else:
             r.updated += 1
         snap = o.snapshot or {}
-        set_link(state, new_links, a.contact_id, a.system, o.vendor_id, snap, stamp)
+        set_link(state, new_links, a.contact_id, a.system, o.vendor_id, snap, stamp, o.raw)
     Store.add_contacts(session, state.new_contacts)
     session.add_all(state.new_conflicts)
     Store.add_history(session, state.history)

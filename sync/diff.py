@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sync.contact import Record
+from sync.contact import Record, Schema
 
 _ROOT_KEY = re.compile(r"^root\['([^']+)'\]")
 
@@ -19,6 +19,13 @@ _ROOT_KEY = re.compile(r"^root\['([^']+)'\]")
 def record_hash(record: Record) -> str:
     text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def raw_salt(mapping_fingerprint: str, schema: Schema) -> str:
+    """What a raw record's normalised form depends on besides the record."""
+    return record_hash(
+        {"mapping": mapping_fingerprint, "schema": [schema.types, schema.phone_region]}
+    )
 
 
 def raw_hash(salt: str, data: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from sync.config import Settings
 from sync.connectors import connector_class
 from sync.connectors.base import Connector, Listing
 from sync.contact import Record
-from sync.diff import changed_fields, raw_hash, record_hash
+from sync.diff import changed_fields, raw_hash, raw_salt, record_hash
 from sync.errors import (
     AuthError,
     ConnectorError,
@@ -262,8 +262,7 @@ class Engine:
         schema = self.schema
         for system, (listing, _) in listings.items():
             mapping = self.settings.systems[system].mapping
-            what = {"mapping": mapping.fingerprint, "schema": [schema.types, schema.phone_region]}
-            salt = record_hash(what)
+            salt = raw_salt(mapping.fingerprint, schema)
             known = hashes.get(system, {}) if hashes is not None else None
             rows: list[tuple[str, Record | RecordError | None, datetime | None]] = []
             for vr in listing.records:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from sync.connectors.base import Connector
 from sync.contact import Record, Schema
+from sync.diff import raw_hash, raw_salt
 from sync.errors import ConnectorError, RecordError, TransientError
 from sync.plan import Action
 from sync.report import RunReport
@@ -33,6 +34,7 @@ class Outcome:
     error: str | None = None
     vendor_id: str | None = None
     snapshot: Record | None = None
+    raw: str | None = None  # raw hash of the answer, when it is the record as listed
 
 
 def hold_uncertain(
@@ -99,7 +101,6 @@ class Pusher:
         return list(outcomes)
 
     async def send(self, conn: Connector, action: Action) -> Outcome:
-        mapping = conn.settings.mapping
         try:
             if action.kind == "create":
                 if (action.system, action.email or "") in self.recheck:
@@ -109,13 +110,13 @@ class Pusher:
                     written = again
                 else:
                     written = await conn.create(action.payload, email=action.email)
-                snap = self._answered(written.record, action, mapping)
-                return Outcome(action, "done", vendor_id=written.vendor_id, snapshot=snap)
+                snap, raw = self._answered(conn, written.record, action)
+                return Outcome(action, "done", vendor_id=written.vendor_id, snapshot=snap, raw=raw)
             if action.kind == "update":
                 assert action.vendor_id is not None
                 answer = await conn.update(action.vendor_id, action.payload, action.full)
-                snap = self._answered(answer, action, mapping)
-                return Outcome(action, "done", vendor_id=action.vendor_id, snapshot=snap)
+                snap, raw = self._answered(conn, answer, action)
+                return Outcome(action, "done", vendor_id=action.vendor_id, snapshot=snap, raw=raw)
             assert action.vendor_id is not None
             await conn.delete(action.vendor_id)
             return Outcome(action, "done", vendor_id=action.vendor_id)
@@ -126,16 +127,23 @@ class Pusher:
         except (ConnectorError, RecordError) as exc:
             return Outcome(action, "failed", error=str(exc))
 
-    def _answered(self, record: dict[str, Any] | None, action: Action, mapping: Any) -> Record:
-        """The snapshot after a write: what the system answered, else what we sent."""
+    def _answered(
+        self, conn: Connector, record: dict[str, Any] | None, action: Action
+    ) -> tuple[Record, str | None]:
+        """The snapshot after a write: what the system answered, else what we sent; and the
+        answer's raw hash if the connector answers with the record as listed."""
+        mapping = conn.settings.mapping
         if not record:
-            return action.echo
+            return action.echo, None
         try:
             shown = mapping.from_system(record, self.schema)
         except RecordError:
-            return action.echo
+            return action.echo, None
         carried = {f: v for f, v in action.echo.items() if f not in mapping.read_fields}
-        return {**carried, **shown}
+        raw = None
+        if conn.answers_as_listed:
+            raw = raw_hash(raw_salt(mapping.fingerprint, self.schema), record)
+        return {**carried, **shown}, raw
 
 
 def _flush(s: Session, buffer: list[tuple[int, str, str | None, str | None]]) -> None:

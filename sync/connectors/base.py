@@ -73,6 +73,9 @@ class Connector:
     can_delete: bool = False
     can_find_by_email: bool = False
     can_refuse_repeats: bool = False
+    # a write's answer is the record exactly as a later listing shows it (until someone
+    # changes it): its raw hash lets the next full scan skip it unnormalised
+    answers_as_listed: ClassVar[bool] = False
 
     def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
         self.settings = settings

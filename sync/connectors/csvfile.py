@@ -74,6 +74,7 @@ class CsvConnector(Connector):
     kind = "csv"
     Options: ClassVar[type[BaseModel]] = CsvOptions
     can_list = can_create = can_update = can_delete = can_find_by_email = True
+    answers_as_listed = True
 
     def __init__(self, settings: Any, http: Any = None) -> None:
         super().__init__(settings, http)
@@ -218,7 +219,8 @@ class CsvConnector(Connector):
             table.rows.append(row)
             table.by_id[row["id"]] = row
             _extend(table.header, row)
-            return True, Written(row["id"], dict(row))
+            # as a listing reads it back: every column, empty where the row has none
+            return True, Written(row["id"], {h: row.get(h, "") for h in table.header})
 
         written: Written = await self._submit(op)
         return written
@@ -234,7 +236,7 @@ class CsvConnector(Connector):
                 raise NotFound(f"no row with id {vendor_id} in {self.path.name}")
             row.update(cells)
             _extend(table.header, row)
-            return True, dict(row)
+            return True, {h: row.get(h, "") for h in table.header}
 
         answer: dict[str, Any] = await self._submit(op)
         return answer
