@@ -14,9 +14,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -40,6 +39,9 @@ from sync.report import RunReport
 from sync.runstate import Observed, RunState, Touched
 from sync.store.models import Conflict, Contact, Link
 from sync.store.repo import Store, new_id, now
+
+if TYPE_CHECKING:
+    import httpx  # only for a type: a CSV-only run never loads an HTTP client
 
 log = logging.getLogger("sync.engine")
 CRASH_ENV = "CONTACTSYNC_TEST_CRASH_AT"
