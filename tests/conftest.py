@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from sync.mapping import Mapping
 from tests import engine_helpers, pgcluster
 
 
@@ -32,3 +34,17 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "postgres":
         monkeypatch.setattr(engine_helpers, "STATE_URL", request.getfixturevalue("pg_url"))
     return str(request.param)
+
+
+@pytest.fixture
+def normalised(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The raw record of every Mapping.from_system call: what a run normalised."""
+    calls: list[Any] = []
+    real = Mapping.from_system
+
+    def counting(self: Mapping, data: Any, *args: Any, **kw: Any) -> Any:
+        calls.append(data)
+        return real(self, data, *args, **kw)
+
+    monkeypatch.setattr(Mapping, "from_system", counting)
+    return calls

@@ -7,25 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sync.cli import main
-from sync.mapping import Mapping
 
 HEADER = "id,email,first_name,last_name,mobile,title\n"
-
-
-@pytest.fixture
-def normalised(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    calls: list[Any] = []
-    real = Mapping.from_system
-
-    def counting(self: Mapping, data: Any, *args: Any, **kw: Any) -> Any:
-        calls.append(data)
-        return real(self, data, *args, **kw)
-
-    monkeypatch.setattr(Mapping, "from_system", counting)
-    return calls
 
 
 def test_the_no_op_after_an_initial_csv_sync_normalises_nothing(

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from sync.mapping import Mapping
 from tests.engine_helpers import World
 from tests.helpers import settings_from
 
@@ -19,20 +18,6 @@ SHORT = (
     '[fields]\nemail = { path = "mail" }\n'
     'first_name = { path = "first", from_system = [{ max_length = 3 }] }\n'
 )
-
-
-@pytest.fixture
-def normalised(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The raw record of every Mapping.from_system call."""
-    calls: list[Any] = []
-    real = Mapping.from_system
-
-    def counting(self: Mapping, data: Any, *args: Any, **kw: Any) -> Any:
-        calls.append(data)
-        return real(self, data, *args, **kw)
-
-    monkeypatch.setattr(Mapping, "from_system", counting)
-    return calls
 
 
 def world(tmp_path: Path, crm_mapping: str = PLAIN) -> World:
