@@ -79,7 +79,7 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "-"
         runs.add_row(
             str(r["id"]),
-            r["started_at"],
+            _short(r["started_at"]),
             secs,
             r["status"],
             str(writes),
@@ -95,8 +95,8 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         systems.add_row(
             name,
             str(c.get("cursor") or "-"),
-            str(c.get("last_full_scan") or "-"),
-            str(c.get("last_success") or "-"),
+            _short(c.get("last_full_scan")),
+            _short(c.get("last_success")),
             str(c.get("last_error") or ""),
         )
     console.print(systems)
@@ -108,3 +108,8 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         state = "held by" if held["live"] else "free; last held by"
         console.print(f"sync lease: {state} {held['holder']} (token {held['token']})")
     return 0
+
+
+def _short(iso: str | None) -> str:
+    """An ISO time as the table shows it: to the second, UTC."""
+    return iso[:19].replace("T", " ") if iso else "-"
