@@ -160,3 +160,17 @@ def test_usage_errors_exit_2(folder: Path) -> None:
     assert run(folder, "frobnicate").returncode == 2
     missing = run(folder, "conflicts", "show", "99")
     assert missing.returncode == 2 and "no conflict with ID 99" in missing.stderr
+
+
+def test_status_shows_runs_systems_and_who_last_held_the_lease(folder: Path) -> None:
+    assert run(folder, "once").returncode == 0
+    table = run(folder, "status")
+    assert table.returncode == 0, table.stderr
+    assert "recent runs" in table.stdout and "crm" in table.stdout and "desk" in table.stdout
+    assert "sync lease: free; last held by" in table.stdout  # `once` released it
+    data = json.loads(run(folder, "status", "--format", "json").stdout)
+    [last] = data["runs"]
+    assert last["status"] == "ok" and last["failed"] == 0
+    assert last["holder"] == data["lease"]["holder"] and not data["lease"]["live"]
+    assert last["writes"]["desk"]["created"] == 1 and last["writes"]["crm"]["created"] == 1
+    assert data["cursors"]["crm"]["last_success"] and data["open_conflicts"] == 0
