@@ -50,3 +50,18 @@ def test_the_readme_demo_command_from_a_fresh_folder(
     # and the configuration it leaves works from another folder, as `serve` and `once` use it
     monkeypatch.chdir(tmp_path.parent)
     assert main(["--config", str(config), "check"]) == 0
+
+
+def test_the_shipped_configuration_is_valid_with_the_sandbox_credentials() -> None:
+    from sync.config import load_config
+    from sync.sandbox.serve import VENDORS, emulator_for
+
+    env: dict[str, str] = {}
+    for vendor in VENDORS:
+        env.update(getattr(emulator_for(vendor), "DEFAULT_ENV", {}))
+    with pytest.MonkeyPatch.context() as m:
+        for key, value in env.items():
+            m.setenv(key, value)
+        settings = load_config(demo.REPO / "sync.toml")
+    assert set(settings.systems) == set(VENDORS)
+    assert settings.daemon.listen and settings.review.token_env
