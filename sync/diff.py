@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from sync.contact import Record, Schema
 
 _ROOT_KEY = re.compile(r"^root\['([^']+)'\]")
@@ -31,8 +33,11 @@ def raw_salt(mapping_fingerprint: str, schema: Schema) -> str:
 def raw_hash(salt: str, data: dict[str, Any]) -> str:
     """A vendor's record as it came, under one system's mapping and schema (`salt`): equal
     hashes normalise to equal records, so an unchanged record need not be normalised."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256((salt + text).encode()).hexdigest()
+    try:  # orjson: ~8x json.dumps; a hash from before it only costs one normalisation
+        text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # what orjson refuses (surrogates, huge ints, non-str keys)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(salt.encode() + text).hexdigest()
 
 
 def changed_fields(snapshot: Record, current: Record, fields: Iterable[str]) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sync.sandbox.base import Emulator
+from sync.sandbox.base import Emulator, PageResponse
 
 PREFIX = "/services/rest/connect/v1.4"
 USERNAME, PASSWORD = "sandbox-agent", "sandbox-password"
@@ -738,7 +738,7 @@ class OracleB2BEmulator(Emulator):
         if params.get("totalResults") == "true":
             body["totalResults"] = len(found)
         body["links"] = [{"rel": "canonical", "href": self._href(request, "contacts")}]
-        return JSONResponse(body)
+        return PageResponse(body)
 
     def _select(
         self, where: Node | None, order: list[tuple[str, str]]

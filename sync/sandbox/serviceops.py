@@ -40,7 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sync.sandbox.base import Emulator
+from sync.sandbox.base import Emulator, PageResponse
 
 CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-secret"
 USERNAME, PASSWORD = "sandbox-technician", "sandbox-password"
@@ -448,7 +448,7 @@ class ServiceOpsEmulator(Emulator):
         page = found[int(offset) : int(offset) + int(size)]
         if len(page) > 1 and self.faults.hit("truncate"):
             page = page[: len(page) // 2]
-        return JSONResponse({"objectList": page, "totalCount": len(found)})
+        return PageResponse({"objectList": page, "totalCount": len(found)})
 
     async def _request(self, request: Request) -> Response:
         body = await self._object(request)
