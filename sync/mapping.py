@@ -254,7 +254,11 @@ def identity_mapping(schema: Schema, source: str = "(no mapping: canonical colum
             also=(),
             required=False,
         )
-    return Mapping(source, fields, parse_path("id"), parse_path("updated_at"), {})
+    # the fields depend on the schema alone, so equal schemas give equal fingerprints
+    fingerprint = json.dumps({"identity": schema.types}, sort_keys=True)
+    return Mapping(
+        source, fields, parse_path("id"), parse_path("updated_at"), {}, fingerprint=fingerprint
+    )
 
 
 def load_mapping(path: Path, label: str | None = None) -> Mapping:

@@ -67,6 +67,7 @@ def plan_contact(
     actions: list[Action] = []
     failures: list[Failure] = []
     email = values.get("email")
+    echo = _Echoes(values, schema)
     for name, target in targets.items():
         link = links.get(name)
         if deleted:
@@ -77,9 +78,9 @@ def plan_contact(
             continue
         try:
             if link is None:
-                action = _create(contact_id, values, target, schema)
+                action = _create(contact_id, values, target, echo)
             else:
-                action = _update(contact_id, values, held, link, target, schema)
+                action = _update(contact_id, values, held, link, target, echo)
         except RecordError as exc:
             failures.append(Failure(name, contact_id, email, str(exc)))
             continue
@@ -88,7 +89,25 @@ def plan_contact(
     return actions, failures
 
 
-def _create(contact_id: str, values: Record, target: Target, schema: Schema) -> Action | None:
+class _Echoes:
+    """Mapping.echo of one contact's values, once per distinct mapping: systems configured
+    alike (equal fingerprints) hold the same echo, so a create into one and the check of the
+    other cost one echo (half of planning an initial sync between two CSV files)."""
+
+    def __init__(self, values: Record, schema: Schema) -> None:
+        self.values, self.schema = values, schema
+        self.done: dict[str, Record] = {}
+
+    def __call__(self, m: Mapping, record: Record) -> Record:
+        if record is not self.values or not m.fingerprint:
+            return m.echo(record, self.schema)
+        found = self.done.get(m.fingerprint)
+        if found is None:
+            found = self.done[m.fingerprint] = m.echo(record, self.schema)
+        return dict(found)  # each action owns its echo
+
+
+def _create(contact_id: str, values: Record, target: Target, echo: _Echoes) -> Action | None:
     m = target.mapping
     if not target.can_create or not m.passes_filter(values):
         return None
@@ -102,7 +121,7 @@ def _create(contact_id: str, values: Record, target: Target, schema: Schema) -> 
         fields=wanted,
         payload=payload,
         full=payload,
-        echo=m.echo(values, schema),
+        echo=echo(m, values),
     )
 
 
@@ -112,19 +131,19 @@ def _update(
     held: set[str],
     link: LinkState,
     target: Target,
-    schema: Schema,
+    echoes: _Echoes,
 ) -> Action | None:
     m = target.mapping
     if not target.can_update:
         return None
     # a held (conflicting) field keeps what this system already has
-    desired = dict(values)
+    desired = values if not held else dict(values)
     for name in held:
         if name in link.snapshot:
             desired[name] = link.snapshot[name]
         else:
             desired.pop(name, None)
-    echo = m.echo(desired, schema)
+    echo = echoes(m, desired)
     changed = sorted(name for name in m.write_fields if echo.get(name) != link.snapshot.get(name))
     if not changed:
         return None

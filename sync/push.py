@@ -70,6 +70,7 @@ class Pusher:
         self.schema = schema
         self.recheck = recheck
         self.stop = stop
+        self._salts: dict[str, str] = {}  # raw_salt by mapping fingerprint: once, not per answer
 
     async def push(
         self, s: Session, connectors: dict[str, Connector], work: list[tuple[int, Action]]
@@ -142,7 +143,10 @@ class Pusher:
         carried = {f: v for f, v in action.echo.items() if f not in mapping.read_fields}
         raw = None
         if conn.answers_as_listed:
-            raw = raw_hash(raw_salt(mapping.fingerprint, self.schema), record)
+            salt = self._salts.get(mapping.fingerprint)
+            if salt is None:
+                salt = self._salts[mapping.fingerprint] = raw_salt(mapping.fingerprint, self.schema)
+            raw = raw_hash(salt, record)
         return {**carried, **shown}, raw
 
 
