@@ -12,7 +12,7 @@ from typing import Any
 
 from sync.contact import Record
 from sync.merge import Change, MergeResult
-from sync.store.models import Conflict
+from sync.store.models import FIRST_SEEN, Conflict
 
 
 def field_rows(
@@ -61,4 +61,21 @@ def field_rows(
                 "at": at,
             }
         )
-    return rows
+    return _first_seen_together(rows)
+
+
+def _first_seen_together(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fields a run saw first from one source in one row (an initial sync writes one
+    row per contact instead of one per field); `Store.history` reads them back per field."""
+    out: list[dict[str, Any]] = []
+    by_source: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["how"] != "first seen":
+            out.append(row)
+            continue
+        group = by_source.get(row["source"])
+        if group is None:
+            group = by_source[row["source"]] = {**row, "field": FIRST_SEEN, "new_value": {}}
+            out.append(group)
+        group["new_value"][row["field"]] = row["new_value"]
+    return out

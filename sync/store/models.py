@@ -147,9 +147,15 @@ class Action(Base):
     finished_at: Mapped[datetime | None]
 
 
+# `field` of a row holding every field one source showed first in one run: its new_value
+# maps field -> value (one row per contact, not one per field); Store.history expands it
+FIRST_SEEN = "*"
+
+
 class FieldChange(Base):
     """Why a contact's agreed value is what it is: one row per field whose base value a run
-    changed, with the systems it came from (or "review" for a person's choice)."""
+    changed, with the systems it came from (or "review" for a person's choice); fields first
+    seen together from one source share a row (FIRST_SEEN)."""
 
     __tablename__ = "field_history"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import make_engine, upgrade
 from sync.store.models import (
+    FIRST_SEEN,
     Action,
     Base,
     Conflict,
@@ -270,8 +271,30 @@ class Store:
 
     @staticmethod
     def history(s: Session, contact_id: str) -> list[FieldChange]:
+        """One row per field and change; a FIRST_SEEN row comes back as one (unsaved) row per
+        field it holds."""
         q = select(FieldChange).where(FieldChange.contact_id == contact_id)
-        return list(s.scalars(q.order_by(FieldChange.id)))
+        out: list[FieldChange] = []
+        for h in s.scalars(q.order_by(FieldChange.id)):
+            if h.field != FIRST_SEEN or not isinstance(h.new_value, dict):
+                out.append(h)
+                continue
+            for name, value in h.new_value.items():
+                out.append(
+                    FieldChange(
+                        id=h.id,
+                        contact_id=h.contact_id,
+                        run_id=h.run_id,
+                        field=name,
+                        old_value=None,
+                        new_value=value,
+                        source=h.source,
+                        how=h.how,
+                        conflict_id=h.conflict_id,
+                        at=h.at,
+                    )
+                )
+        return out
 
     @staticmethod
     def contact_conflicts(s: Session, contact_id: str) -> list[Conflict]:
