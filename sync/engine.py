@@ -115,7 +115,7 @@ class Engine:
             if not listings or any(full for _, full in listings.values()):
                 planned_with = plan_key  # every contact was planned, or is as planned
             obs, seen, read_failed = self._match(listings, state, report)
-            deleted_in = self._deletions(listings, seen, state, allow_mass, report)
+            deleted_in = self._deletions(listings, seen, obs, state, allow_mass, report)
             actions, touched = self._decide(
                 state, obs, deleted_in, listings, recovered.adopted, connectors, report
             )
@@ -400,11 +400,14 @@ class Engine:
         self,
         listings: dict[str, tuple[Listing, bool]],
         seen: dict[str, set[str]],
+        obs: dict[str, dict[str, Observed]],
         state: RunState,
         allow_mass: bool,
         report: RunReport,
     ) -> dict[str, list[Link]]:
-        """Deletions inferred from complete full listings, behind the mass-delete guard."""
+        """Deletions inferred from complete full listings, behind the mass-delete guard. A
+        vanished record whose contact a new record of the same system took over (deleted and
+        added again) is no deletion: the link moves to the new record."""
         out: dict[str, list[Link]] = {}
         limit = self.settings.sync.max_delete_fraction
         for system, (listing, full) in listings.items():
@@ -416,7 +419,11 @@ class Engine:
             linked = [
                 ln for (sysname, _), ln in state.links.items() if sysname == system and not ln.gone
             ]
-            gone = [ln for ln in linked if ln.vendor_id not in seen[system]]
+            gone = [
+                ln
+                for ln in linked
+                if ln.vendor_id not in seen[system] and system not in obs.get(ln.contact_id, {})
+            ]
             if not gone:
                 continue
             count = state.linked.get(system, len(linked))  # not every link may be loaded

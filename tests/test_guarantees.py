@@ -126,3 +126,22 @@ def test_a_second_record_seen_in_an_incremental_listing_is_a_duplicate(
     reasons = [f["reason"] for f in report.system("crm").failed]
     assert any(f"record {first} already holds this email" in r for r in reasons)
     assert w.by_email("desk", "ada@example.org")["title"] == "A"
+
+
+def test_a_record_deleted_and_added_again_in_one_system_is_not_created_twice(
+    tmp_path: Path,
+) -> None:
+    """Found by the long state machine: the new record takes over the link of the one that
+    vanished, so the vanished one is no deletion to beat with an edit and re-create."""
+    w = World(tmp_path, ["a", "b"])
+    w.add("a", email="p2@example.org", first_name="P")
+    w.sync()
+    w.remove("b", "p2@example.org")
+    w.add("b", email="p2@example.org", first_name="P")
+    w.edit("a", "p2@example.org", last_name="x")
+    w.sync(allow_mass_delete=True)  # the one vanished record is all of b: past the guard
+    w.sync(allow_mass_delete=True)
+    in_b = [r for r in w.records("b").values() if r["email"] == "p2@example.org"]
+    assert len(in_b) == 1, in_b
+    assert in_b[0].get("last_name") == "x"
+    assert w.sync().writes == 0
