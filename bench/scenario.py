@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -133,6 +134,7 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     finally:
         if options.mode == "loopback":
             world.close()
+        shutil.rmtree(folder, ignore_errors=True)  # the state database of this configuration
     return {
         "n": options.n,
         "mode": options.mode,
