@@ -4,9 +4,8 @@ A vendor's test module subclasses ConnectorContract and sets `emulator_cls` (the
 gives the system table and the credentials it accepts), then provides:
 
     def person(self) -> dict                  a canonical contact the mapping can carry
-    def bad_env(self) -> dict[str, str]       credentials the emulator refuses
 
-and overrides `emulator()`, `table()` or `env()` only where its vendor needs more.
+and overrides `emulator()`, `table()`, `env()` or `bad_env()` only where its vendor needs more.
 """
 
 from __future__ import annotations
@@ -38,7 +37,8 @@ class ConnectorContract:
         return dict(getattr(self.emulator_cls, "DEFAULT_ENV", {}))
 
     def bad_env(self) -> dict[str, str]:
-        raise NotImplementedError
+        """Credentials the emulator refuses: every one it accepts, altered."""
+        return {key: f"not-{value}" for key, value in self.env().items()}
 
     def person(self) -> dict[str, Any]:
         raise NotImplementedError

@@ -30,9 +30,6 @@ class TestLighteningContract(ConnectorContract):
     name = "lightening"
     emulator_cls = LighteningEmulator
 
-    def bad_env(self) -> dict[str, str]:
-        return {"LIGHTENING_TOKEN": "not-the-token"}
-
     def person(self) -> dict[str, Any]:
         return {
             "email": "ada@example.org",

@@ -36,9 +36,6 @@ class TestMemoryContract(ConnectorContract):
     def env(self) -> dict[str, str]:
         return {}
 
-    def bad_env(self) -> dict[str, str]:
-        return {}
-
     def person(self) -> dict[str, Any]:
         return {
             "email": "ada@example.org",

@@ -30,9 +30,6 @@ class TestOneContactContract(ConnectorContract):
     name = "onecontact"
     emulator_cls = OneContactEmulator
 
-    def bad_env(self) -> dict[str, str]:
-        return {"ONECONTACT_TOKEN": "not-the-token"}
-
     def person(self) -> dict[str, Any]:
         return {
             "email": "ada@example.org",

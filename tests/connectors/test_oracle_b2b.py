@@ -71,9 +71,6 @@ class TestOracleContract(ConnectorContract):
     name = "oracle"
     emulator_cls = OracleB2BEmulator
 
-    def bad_env(self) -> dict[str, str]:
-        return {**self.env(), "ORACLE_B2B_PASSWORD": "wrong"}
-
     def person(self) -> dict[str, Any]:
         return {
             "email": "ada@example.org",

@@ -72,9 +72,6 @@ class TestServiceOpsContract(ConnectorContract):
     name = "serviceops"
     emulator_cls = ServiceOpsEmulator
 
-    def bad_env(self) -> dict[str, str]:
-        return {**self.env(), "SERVICEOPS_PASSWORD": "wrong"}
-
     def person(self) -> dict[str, Any]:
         return dict(PERSON)
 
