@@ -22,3 +22,22 @@ def system_settings(
     name: str, table: dict[str, Any], env: dict[str, str] | None = None, root: Path = REPO
 ) -> SystemSettings:
     return settings_from({"systems": {name: table}}, root, env).systems[name]
+
+
+TWO_CSV = """
+[systems.crm]
+connector = "csv"
+path = "crm.csv"
+[systems.desk]
+connector = "csv"
+path = "desk.csv"
+"""
+
+
+def two_csv(folder: Path, crm: str, desk: str, head: str = "") -> Path:
+    """A sync.toml over crm.csv and desk.csv in `folder`, holding these rows; its path.
+    `head` goes before the systems ([state], [sync] tables)."""
+    (folder / "sync.toml").write_text(head + TWO_CSV)
+    (folder / "crm.csv").write_text(crm)
+    (folder / "desk.csv").write_text(desk)
+    return folder / "sync.toml"

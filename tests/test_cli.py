@@ -12,30 +12,19 @@ from pathlib import Path
 import pytest
 
 from sync.cli import main
-
-CONFIG = """
-[sync]
-max_delete_fraction = 0.5
-[systems.crm]
-connector = "csv"
-path = "crm.csv"
-[systems.desk]
-connector = "csv"
-path = "desk.csv"
-"""
+from tests.helpers import two_csv
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "sync.toml").write_text(CONFIG)
-    (tmp_path / "crm.csv").write_text(
+    two_csv(
+        tmp_path,
         "id,email,first_name,last_name,title,notes\n"
         "1,Ada@Example.org ,Ada,Lovelace,Analyst,keep me\n"
-        "2,bob@example.org,Bob,Builder,,\n"
-    )
-    (tmp_path / "desk.csv").write_text(
+        "2,bob@example.org,Bob,Builder,,\n",
         "id,email,first_name,phone\nd1,ada@example.org,Ada,+44 20 7946 0000\n"
-        "d2,cy@example.org,Cy,\n"
+        "d2,cy@example.org,Cy,\n",
+        head="[sync]\nmax_delete_fraction = 0.5\n",
     )
     return tmp_path
 
@@ -124,7 +113,9 @@ password_env = "CS_TEST_NOT_SET_PASS"
 """
 
 
-def test_broken_config_lists_every_problem_with_file_and_key(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_broken_config_lists_every_problem_with_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "sync.toml"
     path.write_text(BROKEN)
     code = main(["--config", str(path), "check"])
@@ -148,7 +139,7 @@ def test_broken_config_lists_every_problem_with_file_and_key(tmp_path: Path, cap
     assert not (tmp_path / ".contactsync").exists()  # nothing written
 
 
-def test_config_that_is_not_toml(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_config_that_is_not_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "sync.toml"
     path.write_text("[systems\n")
     assert main(["--config", str(path), "once"]) == 2

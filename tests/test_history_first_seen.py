@@ -12,28 +12,16 @@ from sqlalchemy import func, select
 from sync.cli import main
 from sync.store.models import FieldChange
 from sync.store.repo import Store
-
-CONFIG = """
-[state]
-url = "sqlite:///{db}"
-[systems.crm]
-connector = "csv"
-path = "crm.csv"
-[systems.desk]
-connector = "csv"
-path = "desk.csv"
-"""
+from tests.helpers import two_csv
 
 
 def test_first_seen_fields_share_a_row_and_explain_per_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "state.db"
-    (tmp_path / "sync.toml").write_text(CONFIG.format(db=db))
-    (tmp_path / "crm.csv").write_text(
-        "id,email,first_name,title\n1,ada@example.org,Ada,Analyst\n2,bo@example.org,Bo,Pilot\n"
-    )
-    (tmp_path / "desk.csv").write_text("id,email,first_name,title\n")
+    header = "id,email,first_name,title\n"
+    rows = "1,ada@example.org,Ada,Analyst\n2,bo@example.org,Bo,Pilot\n"
+    two_csv(tmp_path, header + rows, header, head=f'[state]\nurl = "sqlite:///{db}"\n')
     config = str(tmp_path / "sync.toml")
     assert main(["--config", config, "once"]) == 0
     with Store(f"sqlite:///{db}").session() as s:

@@ -9,22 +9,13 @@ from pathlib import Path
 import pytest
 
 from sync.cli import main
-
-CONFIG = """
-[systems.crm]
-connector = "csv"
-path = "crm.csv"
-[systems.desk]
-connector = "csv"
-path = "desk.csv"
-"""
+from tests.helpers import two_csv
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> str:
-    (tmp_path / "sync.toml").write_text(CONFIG)
-    (tmp_path / "crm.csv").write_text("id,email,first_name,title\n1,ada@example.org,Ada,Analyst\n")
-    (tmp_path / "desk.csv").write_text("id,email,first_name,title\n")
+    header = "id,email,first_name,title\n"
+    two_csv(tmp_path, header + "1,ada@example.org,Ada,Analyst\n", header)
     path = str(tmp_path / "sync.toml")
     assert main(["--config", path, "once"]) == 0
     for name, value in (("crm.csv", "Countess"), ("desk.csv", "Duchess <b>")):
