@@ -58,6 +58,7 @@ def normalise_email(value: str) -> str:
         and len(email) <= 254
         and email.index("@") <= 64
         and plain.group(1) not in SPECIAL_USE_DOMAIN_NAMES
+        and "--" not in email  # IDNA rules on "xx--" labels: the validator decides
     ):
         return email
     try:
