@@ -54,15 +54,17 @@ class World:
                 return rec
         return None
 
+    def one(self, system: str, email: str) -> dict[str, Any]:
+        """The record of `email` in `system`, which must hold it."""
+        rec = self.by_email(system, email)
+        assert rec is not None, f"{email} not in {system}"
+        return rec
+
     def edit(self, system: str, who: str, /, **fields: Any) -> None:
-        rec = self.by_email(system, who)
-        assert rec is not None, f"{who} not in {system}"
-        rec.update(fields)
+        self.one(system, who).update(fields)
 
     def remove(self, system: str, email: str) -> None:
-        rec = self.by_email(system, email)
-        assert rec is not None
-        del self.records(system)[rec["id"]]
+        del self.records(system)[self.one(system, email)["id"]]
 
     def sync(self, **kw: Any) -> RunReport:
         return asyncio.run(Engine(self.settings, self.store).run(**kw))

@@ -68,8 +68,8 @@ def test_daemon_against_the_sandbox_picks_up_an_emulator_edit_within_an_interval
         sections={"sync": {"interval": "2s", "priority": ["serviceops", "lightening"]}},
     )
     env = {**os.environ}
-    for s in served.values():
-        env.update(getattr(s.emulator, "DEFAULT_ENV", {}))
+    for one in served.values():
+        env.update(getattr(one.emulator, "DEFAULT_ENV", {}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync", "--config", str(config), "--log-format", "json", "daemon"],
         cwd=tmp_path,
@@ -101,8 +101,8 @@ def test_daemon_against_the_sandbox_picks_up_an_emulator_edit_within_an_interval
     finally:
         if proc.poll() is None:
             proc.kill()
-        for s in served.values():
-            s.stop()
+        for one in served.values():
+            one.stop()
 
 
 def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_rest_later(
@@ -131,8 +131,8 @@ def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_r
         tmp_path, served, sections={"sync": {"priority": ["serviceops", "lightening"]}}
     )
     env = {**os.environ}
-    for s in served.values():
-        env.update(getattr(s.emulator, "DEFAULT_ENV", {}))
+    for one in served.values():
+        env.update(getattr(one.emulator, "DEFAULT_ENV", {}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync", "--config", str(config), "daemon"],
         cwd=tmp_path,
@@ -174,5 +174,5 @@ def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_r
     finally:
         if proc.poll() is None:
             proc.kill()
-        for s in served.values():
-            s.stop()
+        for one in served.values():
+            one.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,8 +31,8 @@ def test_first_sync_of_two_populated_systems_makes_no_duplicates(tmp_path: Path)
         == emails(w, "desk")
         == ["ada@example.org", "bob@example.org", "cy@example.org"]
     )
-    assert w.by_email("crm", "ada@example.org")["last_name"] == "Lovelace"
-    assert w.by_email("desk", "ada@example.org")["first_name"] == "Ada"
+    assert w.one("crm", "ada@example.org")["last_name"] == "Lovelace"
+    assert w.one("desk", "ada@example.org")["first_name"] == "Ada"
 
 
 def test_second_run_writes_nothing(tmp_path: Path) -> None:
@@ -53,7 +54,7 @@ def test_create_update_delete_flow_each_way(tmp_path: Path, src: str, dst: str) 
     assert len(w.records(dst)) == 4
     w.edit(src, "p1@example.org", title="Chief")
     assert w.sync().system(dst).updated == 1
-    assert w.by_email(dst, "p1@example.org")["title"] == "Chief"
+    assert w.one(dst, "p1@example.org")["title"] == "Chief"
     w.remove(src, "p2@example.org")
     report = w.sync()
     assert report.system(dst).deleted == 1
@@ -69,11 +70,11 @@ def test_edits_to_different_fields_both_survive(tmp_path: Path) -> None:
     w.edit("desk", "ada@example.org", city="Paris")
     w.sync()
     for system in ("crm", "desk"):
-        rec = w.by_email(system, "ada@example.org")
+        rec = w.one(system, "ada@example.org")
         assert (rec["title"], rec["city"]) == ("Countess", "Paris")
 
 
-def _conflicted(tmp_path: Path, **sync: object) -> World:
+def _conflicted(tmp_path: Path, **sync: Any) -> World:
     w = World(tmp_path, ["crm", "desk"], **sync)
     w.add("crm", email="ada@example.org", title="Analyst", updated_at="2024-01-01T00:00:00Z")
     w.sync()
@@ -88,9 +89,9 @@ def test_manual_conflict_holds_the_field_and_resolution_propagates(tmp_path: Pat
     report = w.sync()
     assert report.open_conflicts == 1
     # nobody's edit is overwritten while the conflict waits; other fields keep syncing
-    assert w.by_email("crm", "ada@example.org")["title"] == "Countess"
-    assert w.by_email("desk", "ada@example.org")["title"] == "Duchess"
-    assert w.by_email("desk", "ada@example.org")["city"] == "Rome"
+    assert w.one("crm", "ada@example.org")["title"] == "Countess"
+    assert w.one("desk", "ada@example.org")["title"] == "Duchess"
+    assert w.one("desk", "ada@example.org")["city"] == "Rome"
     with w.store.session() as s:
         [(conflict, _)] = Store.conflicts(s)
         assert conflict.base_value == "Analyst"
@@ -98,7 +99,7 @@ def test_manual_conflict_holds_the_field_and_resolution_propagates(tmp_path: Pat
         conflict.status, conflict.resolution = "resolved", "Duchess"
         s.commit()
     w.sync()
-    assert w.by_email("crm", "ada@example.org")["title"] == "Duchess"
+    assert w.one("crm", "ada@example.org")["title"] == "Duchess"
     assert w.sync().writes == 0
 
 
@@ -106,13 +107,13 @@ def test_newest_policy_takes_the_later_edit(tmp_path: Path) -> None:
     w = _conflicted(tmp_path, conflict_policy="newest")
     report = w.sync()
     assert report.open_conflicts == 0
-    assert w.by_email("crm", "ada@example.org")["title"] == "Duchess"
+    assert w.one("crm", "ada@example.org")["title"] == "Duchess"
 
 
 def test_priority_policy_takes_the_first_listed_system(tmp_path: Path) -> None:
     w = _conflicted(tmp_path, conflict_policy="priority", priority=["crm", "desk"])
     w.sync()
-    assert w.by_email("desk", "ada@example.org")["title"] == "Countess"
+    assert w.one("desk", "ada@example.org")["title"] == "Countess"
 
 
 def test_edit_against_delete_keeps_the_contact(tmp_path: Path) -> None:
@@ -123,8 +124,8 @@ def test_edit_against_delete_keeps_the_contact(tmp_path: Path) -> None:
     w.remove("crm", "ada@example.org")
     w.edit("desk", "ada@example.org", title="Countess")
     w.sync()
-    assert w.by_email("desk", "ada@example.org")["title"] == "Countess"
-    assert w.by_email("crm", "ada@example.org")["title"] == "Countess"
+    assert w.one("desk", "ada@example.org")["title"] == "Countess"
+    assert w.one("crm", "ada@example.org")["title"] == "Countess"
 
 
 def test_email_case_and_spaces_do_not_split_a_contact(tmp_path: Path) -> None:
@@ -228,7 +229,7 @@ def test_a_failed_write_is_retried_on_the_next_run(tmp_path: Path) -> None:
     w.add("crm", email="ada@example.org")
     original = memory.MemoryConnector.create
 
-    async def refuse(self, payload, *, email=None):  # type: ignore[no-untyped-def]
+    async def refuse(self, payload, *, email=None):
         from sync.errors import Rejected
 
         raise Rejected("desk is read-only today")

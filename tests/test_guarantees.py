@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sync.connectors import memory
 from sync.connectors.base import Listing
@@ -71,7 +71,7 @@ def test_the_cursor_does_not_move_past_a_failed_record(
 
     assert cursor() is None  # a full listing of memory carries no cursor
     with w.store.session() as s:  # a cursor and a recent full scan: the next run is incremental
-        s.execute(Cursor.__table__.update().values(value="start", last_full_scan=now()))
+        s.execute(update(Cursor).values(value="start", last_full_scan=now()))
         s.commit()
     w.add("crm", email="broken")
     report = w.sync()
@@ -119,13 +119,13 @@ def test_a_second_record_seen_in_an_incremental_listing_is_a_duplicate(
     monkeypatch.setattr(memory.MemoryConnector, "can_list_changes", True)
     monkeypatch.setattr(memory.MemoryConnector, "list_changed", only_new, raising=False)
     with w.store.session() as s:
-        s.execute(Cursor.__table__.update().values(value="start", last_full_scan=now()))
+        s.execute(update(Cursor).values(value="start", last_full_scan=now()))
         s.commit()
     w.add("crm", email="ADA@example.org", title="B")
     report = w.sync()
     reasons = [f["reason"] for f in report.system("crm").failed]
     assert any(f"record {first} already holds this email" in r for r in reasons)
-    assert w.by_email("desk", "ada@example.org")["title"] == "A"
+    assert w.one("desk", "ada@example.org")["title"] == "A"
 
 
 def test_a_record_deleted_and_added_again_in_one_system_is_not_created_twice(

@@ -34,7 +34,7 @@ step = st.one_of(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, max_size=14), policy=st.sampled_from(["manual", "newest"]))
-def test_random_histories_converge(steps: list[tuple], policy: str) -> None:  # type: ignore[type-arg]
+def test_random_histories_converge(steps: list[tuple], policy: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         w = World(Path(tmp), SYSTEMS, conflict_policy=policy, max_delete_fraction=1.0)
         last_edit: dict[tuple[str, str], str] = {}
@@ -62,5 +62,5 @@ def test_random_histories_converge(steps: list[tuple], policy: str) -> None:  # 
             for f in FIELDS:
                 if (email, f) in open_fields:
                     continue
-                values = {w.by_email(s, email).get(f) for s in SYSTEMS}  # type: ignore[union-attr]
+                values = {w.one(s, email).get(f) for s in SYSTEMS}
                 assert len(values) == 1, (email, f, values)

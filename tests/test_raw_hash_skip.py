@@ -54,7 +54,7 @@ def test_a_quiet_full_scan_normalises_nothing(tmp_path: Path, normalised: list[A
     report = w.sync(full_scan=True)
     listed = [d for d in normalised if d.get("first") == "Grace" or d.get("first_name") == "Grace"]
     assert report.system("desk").updated == 1 and listed
-    assert w.by_email("desk", "p2@example.org")["first_name"] == "Grace"  # type: ignore[index]
+    assert w.one("desk", "p2@example.org")["first_name"] == "Grace"
     # the update's answer replaced the desk snapshot: that record is read once more, then
     # quiet again
     w.sync(full_scan=True)

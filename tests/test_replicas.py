@@ -46,8 +46,8 @@ def sandbox() -> Iterator[dict[str, Served]]:
     for person in PEOPLE:
         served["serviceops"].emulator.seed_person(person)  # type: ignore[attr-defined]
     yield served
-    for s in served.values():
-        s.stop()
+    for one in served.values():
+        one.stop()
 
 
 def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
@@ -102,8 +102,8 @@ def test_leader_killed_mid_run_standby_finishes_without_double_writes(
         for name, port in ports.items()
     }
     env = {**os.environ}
-    for s in sandbox.values():
-        env.update(getattr(s.emulator, "DEFAULT_ENV", {}))
+    for one in sandbox.values():
+        env.update(getattr(one.emulator, "DEFAULT_ENV", {}))
 
     killed: dict[str, Any] = {}
     writes_seen = Counter[str]()

@@ -12,9 +12,9 @@ from sync.store.repo import Store
 from tests.engine_helpers import World, held_deletions_world
 
 
-def _held(w: World) -> list[tuple[int, str | None]]:
+def _held(w: World) -> list[tuple[int, str]]:
     with w.store.session() as s:
-        return [(a.id, a.vendor_id) for a in Store.held_deletions(s)]
+        return [(a.id, a.vendor_id or "") for a in Store.held_deletions(s)]
 
 
 def test_an_allowed_deletion_is_carried_out_by_the_next_run_and_only_once(
@@ -81,7 +81,7 @@ def test_history_shows_a_conflict_and_the_person_who_settled_it(tmp_path: Path) 
     assert [c["status"] for c in title["conflicts"]] == ["open"]
     conflicts.apply_resolution(w.store, w.settings, item["id"], take="desk")
     third = w.sync()
-    assert w.by_email("crm", "ada@example.org")["title"] == "Duchess"  # type: ignore[index]
+    assert w.one("crm", "ada@example.org")["title"] == "Duchess"
     after = explain.collect(w.store, w.settings, "ada@example.org")
     title = next(f for f in after["fields"] if f["field"] == "title")
     last = title["history"][-1]

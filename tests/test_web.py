@@ -9,6 +9,7 @@ import re
 import sqlite3
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ TOKEN = "review-token-7c1f0d9e"
 ORIGIN = "http://127.0.0.1"
 
 
-def world_with_conflict(tmp_path: Path, **sync: object) -> World:
+def world_with_conflict(tmp_path: Path, **sync: Any) -> World:
     w = World(tmp_path, ["crm", "desk"], **sync)
     w.add("crm", email="ada@example.org", title="Analyst")
     w.add("crm", first_name="No", last_name="Email")  # a failed record, with its reason
@@ -94,8 +95,8 @@ def test_a_logged_in_choice_is_stored_and_pushed_by_the_next_run(tmp_path: Path)
     assert r.status_code == 303
     assert "resolved" in c.get(r.headers["location"]).text
     w.sync()
-    assert w.by_email("crm", "ada@example.org")["title"] == "Duchess"  # type: ignore[index]
-    assert w.by_email("desk", "ada@example.org")["title"] == "Duchess"  # type: ignore[index]
+    assert w.one("crm", "ada@example.org")["title"] == "Duchess"
+    assert w.one("desk", "ada@example.org")["title"] == "Duchess"
 
 
 def test_entering_a_value_and_dismissing(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_entering_a_value_and_dismissing(tmp_path: Path) -> None:
     again = c.post(f"/conflicts/{cid}/resolve", data={"csrf": csrf(c), "action": "dismiss"})
     assert again.status_code == 400 and "not open" in again.text
     w.sync()
-    assert w.by_email("desk", "ada@example.org")["title"] == "Engineer"  # type: ignore[index]
+    assert w.one("desk", "ada@example.org")["title"] == "Engineer"
 
 
 def test_unauthenticated_posts_change_nothing(tmp_path: Path) -> None:
