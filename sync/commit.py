@@ -117,6 +117,8 @@ def set_link(
             "updated_at": stamp,
         }
         return
+    if link.gone:  # a record seen or written again: the system holds it once more
+        link.gone = False
     if (not vendor_id or link.vendor_id == vendor_id) and link.snapshot == snapshot:
         if raw is not None and link.raw_hash != raw:
             link.raw_hash = raw  # the same snapshot, read from a record of a new shape

@@ -551,14 +551,9 @@ class Engine:
                     touched.raw[(cid, system)] = raw
                 if seen_here.updated is not None:
                     touched.updated[(cid, system)] = seen_here.updated
-            states = {
-                s: LinkState(
-                    links[s].vendor_id if s in links else obs[cid][s].vendor_id,
-                    snap,
-                    links[s].gone if s in links else False,
-                )
-                for s, snap in snapshots.items()
-            }
+            # a system's record seen now is the one to write to (it may have taken over the
+            # link of one that vanished) and exists, whatever the link said before
+            states = {s: LinkState(obs[cid][s].vendor_id, snap) for s, snap in snapshots.items()}
             for s, ln in links.items():
                 if s not in states and ln not in touched.dropped:
                     states[s] = LinkState(ln.vendor_id, ln.snapshot, ln.gone)

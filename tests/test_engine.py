@@ -199,6 +199,23 @@ def test_ignored_deletes_unlink_without_propagating(tmp_path: Path) -> None:
     assert w.sync().writes == 0
 
 
+def test_a_record_back_after_an_ignored_delete_gets_edits_again(tmp_path: Path) -> None:
+    """The gone link is taken over by the record that came back: it is no longer gone."""
+    w = World(tmp_path, {"crm": {"deletes": "ignore"}, "desk": {}}, max_delete_fraction=1.0)
+    w.add("crm", email="ada@example.org", title="Analyst")
+    w.add("crm", email="bob@example.org")
+    w.sync()
+    w.remove("crm", "ada@example.org")
+    w.sync()
+    w.add("crm", email="ada@example.org", title="Analyst")
+    assert w.sync().exit_code == 0
+    w.edit("desk", "ada@example.org", title="Countess")
+    report = w.sync()
+    assert report.system("crm").updated == 1
+    assert w.one("crm", "ada@example.org")["title"] == "Countess"
+    assert w.sync().writes == 0
+
+
 def test_dry_run_sends_nothing_and_prints_the_plan(tmp_path: Path) -> None:
     w = World(tmp_path, ["crm", "desk"])
     w.add("crm", email="ada@example.org")
