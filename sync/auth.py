@@ -9,7 +9,7 @@ from collections.abc import Generator
 import httpx
 
 from sync.config import Credentials
-from sync.errors import AuthError
+from sync.errors import AuthError, TransientError, error_for
 
 
 class HeaderAuth(httpx.Auth):
@@ -51,10 +51,13 @@ class OAuthPasswordAuth(httpx.Auth):
 
     def _take(self, response: httpx.Response) -> None:
         if response.status_code != 200:
-            raise AuthError(
-                f"token request refused with HTTP {response.status_code}",
-                status=response.status_code,
-            )
+            # a busy or broken token server (408, 429, 5xx) is retried like any request;
+            # any other refusal means the credentials or the token URL are wrong
+            reason = f"token request refused with HTTP {response.status_code}"
+            error = error_for(response, reason)
+            if isinstance(error, TransientError):
+                raise error
+            raise AuthError(reason, status=response.status_code)
         try:
             body = response.json()
             self._token = str(body["access_token"])

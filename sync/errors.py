@@ -17,6 +17,13 @@ SyncError
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+
+RETRY_STATUS = {408, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 60.0
 
 
 class SyncError(Exception):
@@ -94,3 +101,29 @@ class Rejected(ConnectorError):
 
 class LeaseLost(SyncError):
     """This process no longer holds the sync lease and must not commit."""
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """The vendor's Retry-After in seconds (capped), or None when absent or a date."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return None
+
+
+def error_for(response: httpx.Response, reason: str | None = None) -> ConnectorError:
+    """The error kind for a failed response; `reason` is the vendor's own words if known."""
+    status = response.status_code
+    text = reason or f"HTTP {status}"
+    if status in (401, 403):
+        return AuthError(f"credentials refused ({text})", status=status)
+    if status == 404:
+        return NotFound(text, status=status)
+    if status == 429:
+        return RateLimited(text, retry_after=retry_after(response))
+    if status in RETRY_STATUS:
+        return TransientError(text, status=status)
+    return Rejected(text, status=status)

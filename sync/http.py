@@ -28,19 +28,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from sync.auth import build_auth
 from sync.config import SystemSettings
-from sync.errors import (
-    AuthError,
-    ConnectorError,
-    NotFound,
-    RateLimited,
-    Rejected,
-    TransientError,
-)
+from sync.errors import ConnectorError, RateLimited, TransientError, error_for
 
 log = logging.getLogger("sync.http")
 SAFE_METHODS = {"GET", "HEAD", "PUT", "PATCH", "DELETE"}
-RETRY_STATUS = {408, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 60.0
 
 
 class RateLimiter:
@@ -62,16 +53,6 @@ class RateLimiter:
             await asyncio.sleep(delay)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
-    except ValueError:
-        return None
-
-
 def _timed_out(exc: BaseException) -> bool:
     """A timeout, not a refused or broken connection: the aiohttp transport reports every
     connection failure as httpx.ConnectTimeout, with aiohttp's own error as the cause."""
@@ -80,21 +61,6 @@ def _timed_out(exc: BaseException) -> bool:
     if not isinstance(exc, httpx.TimeoutException):
         return False
     return exc.__cause__ is None or isinstance(exc.__cause__, TimeoutError)
-
-
-def error_for(response: httpx.Response, reason: str | None = None) -> ConnectorError:
-    """The error kind for a failed response; `reason` is the vendor's own words if known."""
-    status = response.status_code
-    text = reason or f"HTTP {status}"
-    if status in (401, 403):
-        return AuthError(f"credentials refused ({text})", status=status)
-    if status == 404:
-        return NotFound(text, status=status)
-    if status == 429:
-        return RateLimited(text, retry_after=_retry_after(response))
-    if status in RETRY_STATUS:
-        return TransientError(text, status=status)
-    return Rejected(text, status=status)
 
 
 class HttpClient:

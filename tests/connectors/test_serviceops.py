@@ -16,7 +16,7 @@ import pytest
 from sync.connectors.base import Connector
 from sync.connectors.serviceops import ServiceOpsConnector, qualification, relation
 from sync.errors import AuthError, Rejected
-from sync.sandbox.base import Emulator, Faults
+from sync.sandbox.base import Emulator, Faults, LoggedRequest
 from sync.sandbox.serviceops import ServiceOpsEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, system_settings
@@ -288,6 +288,47 @@ async def test_an_expired_token_is_refreshed() -> None:
         ("/api/v1/requester/search/byqual", 200),
     ]
     assert len(emu.tokens) == 2
+
+
+def token_fault(kind: str) -> Faults:
+    """The first token request answers `kind`; everything after is served."""
+    left = [1]
+
+    def script(request: LoggedRequest) -> str | None:
+        if request.path == "/api/oauth/token" and left[0]:
+            left[0] -= 1
+            return kind
+        return None
+
+    return Faults(script=script)
+
+
+@pytest.mark.parametrize("kind", ["503", "429", "500"])
+async def test_a_busy_token_server_is_retried(kind: str) -> None:
+    emu = ServiceOpsEmulator(faults=token_fault(kind))
+    emu.seed_person(PERSON)
+    conn = connect(emu, retries=3)
+    listing = await conn.list_all()
+    await conn.aclose()
+    assert listing.complete and len(listing.records) == 1
+    calls = [(r.path, r.status) for r in emu.log]
+    assert calls == [
+        ("/api/oauth/token", int(kind)),
+        ("/api/oauth/token", 200),
+        ("/api/v1/requester/search/byqual", 200),
+    ]
+
+
+async def test_refused_credentials_are_not_retried() -> None:
+    emu = ServiceOpsEmulator()
+    table = {**emu.system_table(BASE), "retries": 3, "backoff": 0}
+    env = {**ServiceOpsEmulator.DEFAULT_ENV, "SERVICEOPS_PASSWORD": "wrong"}
+    settings = system_settings("serviceops", table, env)
+    conn = ServiceOpsConnector.build(settings, transport=emu.transport())
+    with pytest.raises(AuthError, match="token request refused with HTTP 4"):
+        await conn.list_all()
+    await conn.aclose()
+    assert [r.path for r in emu.log] == ["/api/oauth/token"]
 
 
 async def test_search_posts_are_retried_as_reads() -> None:
