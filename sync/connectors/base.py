@@ -24,10 +24,13 @@ from what it sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from sync.errors import AuthError, ConnectorError
 
 if TYPE_CHECKING:
     import httpx
@@ -51,6 +54,33 @@ class Listing:
     complete: bool = True
     cursor: str | None = None
     problems: list[str] = field(default_factory=list)
+
+    @classmethod
+    def incomplete(
+        cls,
+        found: Mapping[str, dict[str, Any]] | None,
+        problem: str,
+        *,
+        cursor: str | None = None,
+    ) -> Listing:
+        """What was found before `problem` cut the listing short."""
+        records = [VendorRecord(i, r) for i, r in (found or {}).items()]
+        return cls(records, complete=False, cursor=cursor, problems=[problem])
+
+    @classmethod
+    def failed(
+        cls,
+        error: ConnectorError,
+        found: Mapping[str, dict[str, Any]] | None,
+        doing: str,
+        *,
+        cursor: str | None = None,
+    ) -> Listing:
+        """A request failed mid-listing: an incomplete listing, unless the credentials were
+        refused, which no later page can mend (the AuthError is raised again)."""
+        if isinstance(error, AuthError):
+            raise error
+        return cls.incomplete(found, f"{doing} failed: {error}", cursor=cursor)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sync.config import SystemSettings
 from sync.connectors.base import HttpConnector, Listing, VendorRecord, Written
-from sync.errors import AuthError, ConnectorError, NotFound, Rejected, TransientError
+from sync.errors import ConnectorError, NotFound, Rejected, TransientError
 
 DELETED = ("Entity has been successfully deleted.", "Entity not found.")
 NOT_FOUND = "Entity not found."
@@ -92,10 +92,8 @@ class LighteningConnector(HttpConnector):
     async def list_all(self) -> Listing:
         try:
             entities = await self._entities()
-        except AuthError:
-            raise
         except ConnectorError as exc:
-            return Listing(complete=False, problems=[f"listing Lightening contacts failed: {exc}"])
+            return Listing.failed(exc, None, "listing Lightening contacts")
         return Listing([VendorRecord(str(e["id"]), e) for e in entities])
 
     async def find_by_email(self, email: str) -> VendorRecord | None:

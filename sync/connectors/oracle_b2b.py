@@ -33,7 +33,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sync.connectors.base import HttpConnector, Listing, VendorRecord, Written
-from sync.errors import AuthError, ConnectorError, NotFound, Rejected
+from sync.errors import ConnectorError, NotFound, Rejected
 from sync.mapping import parse_time
 
 log = logging.getLogger("sync.connectors.oracle_b2b")
@@ -161,17 +161,17 @@ class OracleB2BConnector(HttpConnector):
                 params["q"] = f"id>{int(last)}" if key == "id" else since
             try:
                 page = await self.client.request_json("GET", "contacts", params=params)
-            except AuthError:
-                raise
             except ConnectorError as exc:
-                return _cut(seen, f"listing contacts failed: {exc}")
+                return Listing.failed(exc, seen, "listing contacts")
             if not isinstance(page, dict):
-                return _cut(seen, "a page of contacts was not a JSON object")
+                return Listing.incomplete(seen, "a page of contacts was not a JSON object")
             items = page.get("items") or []
             total = page.get("totalResults")
             expected = min(limit, total - offset) if isinstance(total, int) else len(items)
             if len(items) < expected or (page.get("hasMore") and len(items) < limit):
-                return _cut(seen, f"a page of contacts came back short ({len(items)} items)")
+                return Listing.incomplete(
+                    seen, f"a page of contacts came back short ({len(items)} items)"
+                )
             for item in items:
                 seen[str(item["id"])] = contact_record(item)
             if not page.get("hasMore") or not items:
@@ -250,8 +250,3 @@ def _latest(records: Iterable[dict[str, Any]], start: str | None) -> str | None:
         if seen is not None and (when is None or seen > when):
             newest, when = record["updatedTime"], seen
     return newest
-
-
-def _cut(seen: dict[str, dict[str, Any]], problem: str) -> Listing:
-    records = [VendorRecord(i, r) for i, r in seen.items()]
-    return Listing(records, complete=False, problems=[problem])

@@ -26,7 +26,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sync.connectors.base import HttpConnector, Listing, VendorRecord, Written
-from sync.errors import AuthError, ConnectorError, NotFound, Rejected
+from sync.errors import ConnectorError, NotFound, Rejected
 
 log = logging.getLogger("sync.connectors.serviceops")
 SEARCH = "api/v1/requester/search/byqual"
@@ -114,18 +114,20 @@ class ServiceOpsConnector(HttpConnector):
                 page = await self.client.request_json(
                     "POST", SEARCH, params=params, json=body, retry=True
                 )
-            except AuthError:
-                raise
             except ConnectorError as exc:
-                return _cut(found, f"searching requesters failed: {exc}")
+                return Listing.failed(exc, found, "searching requesters")
             items = page.get("objectList") if isinstance(page, dict) else None
             total = page.get("totalCount") if isinstance(page, dict) else None
             if not isinstance(items, list) or not isinstance(total, int):
-                return _cut(found, "a search answer had no objectList or totalCount")
+                return Listing.incomplete(found, "a search answer had no objectList or totalCount")
             if counted is not None and total < counted:
-                return _cut(found, "requesters were deleted while paging; one may be skipped")
+                return Listing.incomplete(
+                    found, "requesters were deleted while paging; one may be skipped"
+                )
             if len(items) < min(size, total - offset):
-                return _cut(found, f"a page of requesters came back short ({len(items)} items)")
+                return Listing.incomplete(
+                    found, f"a page of requesters came back short ({len(items)} items)"
+                )
             for item in items:
                 found[str(item["id"])] = item
             counted, offset = total, offset + len(items)
@@ -178,8 +180,3 @@ class ServiceOpsConnector(HttpConnector):
     async def delete(self, vendor_id: str) -> None:
         with contextlib.suppress(NotFound):  # already gone counts as deleted
             await self.client.request("DELETE", f"api/v1/requester/{vendor_id}")
-
-
-def _cut(found: dict[str, dict[str, Any]], problem: str) -> Listing:
-    records = [VendorRecord(i, r) for i, r in found.items()]
-    return Listing(records, complete=False, problems=[problem])

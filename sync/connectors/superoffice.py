@@ -127,10 +127,8 @@ class SuperOfficeConnector(HttpConnector):
             where = f"{self.updated_col} after '{day}' or {self.registered_col} after '{day}'"
         try:
             rows, problem = await self._rows(where)
-        except AuthError:
-            raise
         except ConnectorError as exc:
-            return Listing(complete=False, cursor=cursor, problems=[f"listing failed: {exc}"])
+            return Listing.failed(exc, None, "listing", cursor=cursor)
         if since is not None:
             rows = [r for r in rows if self._recent(r, since)]
         found, problems = await self._entities([str(r[self.id_col]) for r in rows])

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sync.config import SystemSettings
-from sync.connectors.base import Connector
+from sync.connectors.base import Connector, HttpConnector
 from sync.errors import AuthError
 from sync.sandbox.base import Emulator, Faults
 from tests.helpers import system_settings
@@ -159,6 +159,20 @@ class ConnectorContract:
                     await conn.create(conn.settings.mapping.to_system(self.person(), create=True))
         finally:
             await conn.aclose()
+
+    async def test_a_listing_that_keeps_failing_is_incomplete(self) -> None:
+        emu = self.emulator()
+        conn = self.connect(emu, self.settings(retries=0))
+        try:
+            if not conn.can_list or not isinstance(conn, HttpConnector):
+                pytest.skip("write-only system, or one without requests to fail")
+            await self._create(conn, self.person())
+            emu.faults = Faults(rate=1.0, kinds=("503",))
+            listing = await conn.list_all()
+        finally:
+            await conn.aclose()
+        assert not listing.complete and listing.problems
+        assert "failed" in listing.problems[0]
 
     async def test_reads_survive_transient_faults(self, pair: Any) -> None:
         conn, emu = pair
