@@ -50,13 +50,7 @@ def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: Ru
         a = o.action
         r = report.system(a.system)
         if o.state != "done":
-            r.failed.append(
-                {
-                    "vendor_id": a.vendor_id,
-                    "email": a.email,
-                    "reason": f"{a.kind} failed: {o.error}",
-                }
-            )
+            r.fail(f"{a.kind} failed: {o.error}", a.vendor_id, a.email)
             state.contacts[a.contact_id].dirty = True
             continue
         if a.kind == "delete":

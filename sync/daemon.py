@@ -78,7 +78,10 @@ class Daemon:
             return
         finally:
             self._refresh_gauges()
-        self.health.ok()
+        if report.unlisted:  # a system out of reach: the run went on, but it is not healthy
+            self.health.failed(f"could not list {', '.join(report.unlisted)}")
+        else:
+            self.health.ok()
         self.metrics.run_finished(report, time.monotonic() - started)
         log.info("run %s: %s, %d write(s)", report.run_id, report.status, report.writes)
 

@@ -38,7 +38,7 @@ from sync.recovery import recover
 from sync.report import RunReport
 from sync.runstate import Observed, RunState, Touched
 from sync.store.models import Conflict, Contact, Link
-from sync.store.repo import Store, new_id, now
+from sync.store.repo import Store, aware, new_id, now
 
 if TYPE_CHECKING:
     import httpx  # only for a type: a CSV-only run never loads an HTTP client
@@ -233,8 +233,9 @@ class Engine:
             r.listing = ("full" if full else "changes") + (
                 "" if listing.complete else " (incomplete)"
             )
+            r.listed = listing.complete
             for problem in listing.problems:
-                r.failed.append({"vendor_id": None, "email": None, "reason": problem})
+                r.fail(problem)
             out[name] = (listing, full)
         for name, conn in connectors.items():
             if not conn.can_list:
@@ -331,14 +332,14 @@ class Engine:
         for system, (_, full) in listings.items():
             seen[system] = set()
             unlinked: dict[str, list[Observed]] = defaultdict(list)
-            fails = report.system(system).failed
+            listed_in = report.system(system)
 
             for vendor_id, record, updated in state.read.get(system, []):
                 seen[system].add(vendor_id)
                 if record is None:
                     continue  # as last planned: its contact is not evaluated
                 if isinstance(record, RecordError):
-                    _fail(fails, vendor_id, None, str(record))
+                    listed_in.fail(str(record), vendor_id, None)
                     read_failed.add(system)
                     continue
                 ob = Observed(vendor_id, record, updated)
@@ -346,19 +347,18 @@ class Engine:
                 if link is not None:
                     obs[link.contact_id][system] = ob
                 elif not record.get("email"):
-                    _fail(fails, vendor_id, None, "no email: contacts are matched by email")
+                    listed_in.fail("no email: contacts are matched by email", vendor_id, None)
                 else:
                     unlinked[record["email"]].append(ob)
             for email, found in unlinked.items():
                 if len(found) > 1:
                     ids = ", ".join(o.vendor_id for o in found)
                     for o in found:
-                        _fail(
-                            fails,
-                            o.vendor_id,
-                            email,
+                        listed_in.fail(
                             f"duplicate: records {ids} share this email; "
                             "not merged, fix it in the system",
+                            o.vendor_id,
+                            email,
                         )
                     continue
                 ob = found[0]
@@ -384,12 +384,11 @@ class Engine:
                         and not old.gone
                         and (old.vendor_id in seen[system] or not full)
                     ):
-                        _fail(
-                            fails,
-                            ob.vendor_id,
-                            email,
+                        listed_in.fail(
                             f"duplicate: record {old.vendor_id} already "
                             "holds this email; not merged",
+                            ob.vendor_id,
+                            email,
                         )
                         continue
                 ob.new_link = True
@@ -572,9 +571,7 @@ class Engine:
                 schema=self.schema,
             )
             for f in fails:
-                report.system(f.system).failed.append(
-                    {"vendor_id": None, "email": f.email, "reason": f.reason}
-                )
+                report.system(f.system).fail(f.reason, email=f.email)
             contact.dirty = bool(fails)
             actions += acts
         return actions, touched
@@ -708,18 +705,8 @@ class Engine:
             state.new_conflicts.append(row)
 
 
-def _fail(fails: list[dict[str, Any]], vendor_id: str, email: str | None, reason: str) -> None:
-    fails.append({"vendor_id": vendor_id, "email": email, "reason": reason})
-
-
 def _due(last: datetime | None, interval: float) -> bool:
-    if last is None:
-        return True
-    if last.tzinfo is None:
-        from datetime import UTC
-
-        last = last.replace(tzinfo=UTC)
-    return now() - last >= timedelta(seconds=interval)
+    return last is None or now() - aware(last) >= timedelta(seconds=interval)
 
 
 def _describe(a: Action) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from sync.metrics import Metrics
 
 @dataclass
 class Health:
-    """503 once `unhealthy_after` runs in a row failed, or while a lease we held is lost.
-    A standby that never held the lease is healthy: it is doing its job."""
+    """503 once `unhealthy_after` runs in a row failed (raised, or could not list a system),
+    or from losing a lease we held until the next tick finds this replica a standby (another
+    holds the lease: this one is doing its job) or the leader again."""
 
     unhealthy_after: int
     role: str = "starting"
@@ -31,6 +32,7 @@ class Health:
         self.role, self.failures_in_row, self.lease_lost, self.last_error = "leader", 0, False, None
 
     def failed(self, error: str) -> None:
+        self.role, self.lease_lost = "leader", False
         self.failures_in_row += 1
         self.last_error = error
 
@@ -38,7 +40,7 @@ class Health:
         self.lease_lost = True
 
     def standby(self) -> None:
-        self.role = "standby"
+        self.role, self.lease_lost, self.failures_in_row = "standby", False, 0
 
     @property
     def healthy(self) -> bool:

@@ -50,9 +50,7 @@ def hold_uncertain(
         if why is None:
             kept.append(a)
             continue
-        report.system(a.system).failed.append(
-            {"vendor_id": None, "email": a.email, "reason": f"create held: {why}"}
-        )
+        report.system(a.system).fail(f"create held: {why}", email=a.email)
         contacts[a.contact_id].dirty = True
     return kept
 

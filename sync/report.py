@@ -19,6 +19,11 @@ class SystemReport:
     conflicts: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
+    # False when the system could not be listed completely (outage, credentials, cut page)
+    listed: bool = True
+
+    def fail(self, reason: str, vendor_id: str | None = None, email: str | None = None) -> None:
+        self.failed.append({"vendor_id": vendor_id, "email": email, "reason": reason})
 
 
 @dataclass
@@ -33,6 +38,11 @@ class RunReport:
 
     def system(self, name: str) -> SystemReport:
         return self.systems.setdefault(name, SystemReport())
+
+    @property
+    def unlisted(self) -> list[str]:
+        """Systems that could not be listed completely in this run."""
+        return [name for name, r in self.systems.items() if not r.listed]
 
     @property
     def writes(self) -> int:

@@ -10,12 +10,15 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from sync import lease
 from sync.connectors import memory
+from sync.connectors.base import Listing
 from sync.daemon import Daemon
+from sync.errors import TransientError
 from sync.lease import LeaseKeeper
 from sync.monitor import app
 from sync.sandbox.serve import emulator_for
-from sync.store.models import Cursor
+from sync.store.models import Cursor, Lease
 from sync.store.repo import Store, now
 from tests.engine_helpers import World
 from tests.helpers import settings_from
@@ -83,11 +86,41 @@ async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> Non
     other.release()
     await _tick(daemon)
     assert daemon.keeper.held
-    # another replica takes the lease away (say this one was paused past the expiry)
-    daemon.keeper.token = (daemon.keeper.token or 0) + 100
+    # another replica takes the lease over (say this one was paused past the expiry)
+    with w.store.session() as s:
+        s.execute(update(Lease).values(expires_at=lease.db_now(s)))
+        s.commit()
+    assert LeaseKeeper(w.store, "new-leader", 300).acquire()
     daemon.renew()
     lost = await get(daemon, "/healthz")
     assert lost.status_code == 503 and lost.json()["lease_lost"]
+    await _tick(daemon)  # finds the other replica leading: a standby, doing its job
+    back = await get(daemon, "/healthz")
+    assert back.status_code == 200 and back.json()["role"] == "standby"
+
+
+async def test_a_system_out_of_reach_for_n_runs_is_unhealthy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run goes on without the system (its records are reported), but health says so."""
+    w = World(tmp_path, ["crm", "desk"])
+    daemon = daemon_over(w)
+    daemon.health.unhealthy_after = 2
+    real = memory.MemoryConnector.list_all
+
+    async def down(conn: memory.MemoryConnector) -> Listing:
+        if conn.settings.name == "desk":
+            raise TransientError("desk: connection refused")
+        return await real(conn)
+
+    monkeypatch.setattr(memory.MemoryConnector, "list_all", down)
+    await _tick(daemon)
+    await _tick(daemon)
+    sick = await get(daemon, "/healthz")
+    assert sick.status_code == 503 and "could not list desk" in sick.json()["last_error"]
+    monkeypatch.undo()
+    await _tick(daemon)
+    assert (await get(daemon, "/healthz")).status_code == 200
 
 
 async def _tick(daemon: Daemon) -> None:
