@@ -65,8 +65,8 @@ class Metrics:
     def refresh(self, store: Store) -> None:
         """The gauges that describe the shared state rather than this process's runs."""
         with store.session() as s:
-            self.open_conflicts.set(len(Store.conflicts(s, status="open")))
-            self.held.set(len(Store.held_deletions(s)))
+            self.open_conflicts.set(Store.count_conflicts(s))
+            self.held.set(Store.count_held_deletions(s))
             for cursor in Store.cursors(s).values():
                 if cursor.last_success is not None:
                     self.last_success.labels(cursor.system).set(

@@ -17,7 +17,6 @@ from sync.config import Settings
 from sync.connectors.base import Connector
 from sync.contact import Record
 from sync.errors import ConnectorError, RecordError
-from sync.store.models import Contact
 from sync.store.repo import Store
 
 log = logging.getLogger("sync.engine")
@@ -42,13 +41,11 @@ async def recover(
 ) -> Recovered:
     out = Recovered()
     adopted = out.adopted
-    for entry in Store.unfinished_actions(s):
+    entries = Store.unfinished_actions(s)
+    # what did not finish is decided again, even if nothing lists it this run
+    Store.mark_dirty(s, {e.contact_id for e in entries if e.state != "done"})
+    for entry in entries:
         out.settle[entry] = "landed" if entry.state == "done" else "recovered"
-        if entry.state != "done":
-            # what did not finish is decided again, even if nothing lists it this run
-            crashed = s.get(Contact, entry.contact_id)
-            if crashed is not None:
-                crashed.dirty = True
         if entry.kind != "create" or not entry.email:
             continue
         key = (entry.system, entry.email)

@@ -43,7 +43,7 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
             }
             for c in Store.cursors(s).values()
         }
-        open_conflicts = len(Store.conflicts(s, status="open"))
+        open_conflicts = Store.count_conflicts(s)
         held = [
             {"system": a.system, "vendor_id": a.vendor_id, "why": a.error}
             for a in Store.held_deletions(s)

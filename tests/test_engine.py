@@ -275,3 +275,16 @@ def test_a_conflict_keeps_when_each_value_changed_across_quiet_runs(tmp_path: Pa
         updated = {ln.system: ln.vendor_updated for ln in Store.links(s)}
     assert times == {"crm": "2024-02-01", "desk": "2024-03-01"}
     assert all(v is not None and v.year == 2024 for v in updated.values()), updated
+
+
+def test_a_dry_run_does_not_hide_the_held_deletions(tmp_path: Path) -> None:
+    """Status, metrics and the review page show the last real run's held deletions."""
+    w = held_deletions_world(tmp_path)
+    w.sync()
+    with w.store.session() as s:
+        held = [a.vendor_id for a in Store.held_deletions(s)]
+        assert len(held) == 3 and Store.count_held_deletions(s) == 3
+    w.sync(dry_run=True)
+    with w.store.session() as s:
+        assert [a.vendor_id for a in Store.held_deletions(s)] == held
+        assert Store.count_held_deletions(s) == 3

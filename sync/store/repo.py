@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, Select, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import make_engine, upgrade
@@ -24,6 +24,7 @@ from sync.store.models import (
 )
 
 OPEN_STATES = ("open", "resolved")
+FINISHED = ("ok", "partial")  # runs that committed what they did (not dry, not crashed)
 
 
 def now() -> datetime:
@@ -41,7 +42,6 @@ def new_id() -> str:
 
 class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
-        self.url = url
         self.engine: Engine = make_engine(url)
         if migrate:
             upgrade(self.engine)
@@ -158,13 +158,17 @@ class Store:
         return list(s.scalars(q))
 
     @staticmethod
-    def abandon_runs(s: Session, current: int) -> int:
-        result = s.execute(
+    def mark_dirty(s: Session, contact_ids: Iterable[str]) -> None:
+        for part in _chunks(contact_ids):
+            s.execute(update(Contact).where(Contact.id.in_(part)).values(dirty=True))
+
+    @staticmethod
+    def abandon_runs(s: Session, current: int) -> None:
+        s.execute(
             update(Run)
             .where(Run.status == "running", Run.id != current)
             .values(status="crashed", finished_at=now())
         )
-        return int(getattr(result, "rowcount", 0) or 0)
 
     @staticmethod
     def journal(s: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> list[int]:
@@ -213,12 +217,17 @@ class Store:
 
     @staticmethod
     def held_deletions(s: Session) -> list[Action]:
-        last = s.scalars(
-            select(Run.id).where(Run.status != "running").order_by(Run.id.desc())
-        ).first()
-        if last is None:
-            return []
-        return list(s.scalars(select(Action).where(Action.run_id == last, Action.state == "held")))
+        """The deletions the last real run held (a dry or crashed run holds nothing)."""
+        return list(s.scalars(_held_in_last_run(select(Action))))
+
+    @staticmethod
+    def count_held_deletions(s: Session) -> int:
+        return int(s.scalar(_held_in_last_run(select(func.count()).select_from(Action))) or 0)
+
+    @staticmethod
+    def count_conflicts(s: Session, status: str = "open") -> int:
+        q = select(func.count()).select_from(Conflict).where(Conflict.status == status)
+        return int(s.scalar(q) or 0)
 
     # --- review: allowed deletions, field history, one contact -------------------------------
 
@@ -307,8 +316,13 @@ class Store:
 
     @staticmethod
     def last_finished_run(s: Session) -> Run | None:
-        q = select(Run).where(Run.status.in_(("ok", "partial"))).order_by(Run.id.desc())
+        q = select(Run).where(Run.status.in_(FINISHED)).order_by(Run.id.desc())
         return s.scalars(q).first()
+
+
+def _held_in_last_run(q: Select[Any]) -> Select[Any]:
+    last = select(Run.id).where(Run.status.in_(FINISHED)).order_by(Run.id.desc()).limit(1)
+    return q.where(Action.run_id == last.scalar_subquery(), Action.state == "held")
 
 
 def _table(model: type[Base]) -> Table:
