@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 
 from sync.config import Settings, find_config, load_config
-from sync.errors import UsageError, UserError
+from sync.errors import LeaseLost, UserError
 
 console = Console()
 
@@ -87,8 +87,6 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         if args.action == "export":
             return conflicts.export(store, args.format, args.all, args.output)
         if args.action == "resolve":
-            if (args.take is None) == (args.value is None) and not args.dismiss:
-                raise UsageError("resolve needs exactly one of --take SYSTEM, --value VALUE")
             return conflicts.resolve(
                 store, settings, args.id, args.take, args.value, args.dismiss, console
             )
@@ -183,9 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("id", type=int)
     cr = csub.add_parser("resolve")
     cr.add_argument("id", type=int)
-    cr.add_argument("--take", metavar="SYSTEM")
-    cr.add_argument("--value")
-    cr.add_argument("--dismiss", action="store_true", help="keep the base value")
+    choice = cr.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--take", metavar="SYSTEM")
+    choice.add_argument("--value")
+    choice.add_argument("--dismiss", action="store_true", help="keep the base value")
     ce = csub.add_parser("export", help="a self-contained report to read or mail")
     ce.add_argument("--format", choices=["html", "csv", "json"], default="html")
     ce.add_argument("--output", metavar="FILE", help="write here instead of standard output")
@@ -237,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except UserError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)
+        return 2
+    except LeaseLost as exc:  # another process took the sync over: nothing was committed
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -148,6 +148,8 @@ def test_config_that_is_not_toml(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_usage_errors_exit_2(folder: Path) -> None:
     assert run(folder, "conflicts", "resolve", "1").returncode == 2
+    both = run(folder, "conflicts", "resolve", "1", "--take", "crm", "--dismiss")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
     assert run(folder, "frobnicate").returncode == 2
     missing = run(folder, "conflicts", "show", "99")
     assert missing.returncode == 2 and "no conflict with ID 99" in missing.stderr

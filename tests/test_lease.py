@@ -128,3 +128,23 @@ def test_once_while_another_process_holds_the_lease_exits_2_naming_it(
     assert main(["--config", str(tmp_path / "sync.toml"), "once"]) == 2
     assert "sync-a:4242:abcdef" in capsys.readouterr().err
     assert not (tmp_path / "b.csv").exists(), "once ran beside the lease holder"
+
+
+def test_once_that_loses_the_lease_mid_run_says_so_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync.cli import main
+
+    (tmp_path / "sync.toml").write_text(
+        '[systems.a]\nconnector = "csv"\npath = "a.csv"\n'
+        '[systems.b]\nconnector = "csv"\npath = "b.csv"\n'
+    )
+    (tmp_path / "a.csv").write_text("id,email\n1,ada@example.org\n")
+
+    def taken(self: LeaseKeeper, s: Session) -> None:
+        raise LeaseLost(f"{self.holder} lost the sync lease; this run's commit is refused")
+
+    monkeypatch.setattr(LeaseKeeper, "fence", taken)
+    assert main(["--config", str(tmp_path / "sync.toml"), "once"]) == 2
+    err = capsys.readouterr().err
+    assert "lost the sync lease" in err and "Traceback" not in err
