@@ -166,9 +166,18 @@ class Connector:
 class HttpConnector(Connector):
     """A connector over HTTP: needs base_url; `self.http` is the one client (sync/http.py)."""
 
+    # the auth kinds the vendor accepts (empty: any) and why, for the message
+    auth_kinds: ClassVar[tuple[str, ...]] = ()
+    auth_why: ClassVar[str] = ""
+
     @classmethod
     def check(cls, settings: SystemSettings) -> list[str]:
-        return [] if settings.spec.base_url else ["base_url is required for this connector"]
+        problems = [] if settings.spec.base_url else ["base_url is required for this connector"]
+        kind = settings.spec.auth.kind
+        if cls.auth_kinds and kind not in cls.auth_kinds:
+            kinds = " or ".join(map(repr, cls.auth_kinds))
+            problems.append(f"auth.kind = {kind!r} will not do: {cls.auth_why} (use {kinds})")
+        return problems
 
     @classmethod
     def build(

@@ -71,12 +71,12 @@ class LighteningConnector(HttpConnector):
     kind = "lightening"
     Options: ClassVar[type[BaseModel]] = LighteningOptions
     can_list = can_create = can_update = can_delete = can_find_by_email = True
+    auth_kinds = ("basic", "bearer", "soticket", "oauth_password")
+    auth_why = "Lightening needs an Authorization header"
 
     @classmethod
     def check(cls, settings: SystemSettings) -> list[str]:
         problems = super().check(settings)
-        if settings.spec.auth.kind == "none":
-            problems.append("auth is required: Lightening needs an Authorization header")
         options: Any = settings.options
         if options.customer_id is not None and options.customer_id not in options.customer_ids:
             problems.append(f"customer_id {options.customer_id} is not one of customer_ids")

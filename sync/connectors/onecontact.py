@@ -31,7 +31,6 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from sync.config import SystemSettings
 from sync.connectors.base import HttpConnector, Written
 from sync.errors import ConnectorError, Rejected
 
@@ -61,13 +60,8 @@ class OneContactConnector(HttpConnector):
     kind = "onecontact"
     Options: ClassVar[type[BaseModel]] = OneContactOptions
     can_create = can_update = can_delete = can_refuse_repeats = True
-
-    @classmethod
-    def check(cls, settings: SystemSettings) -> list[str]:
-        problems = super().check(settings)
-        if settings.spec.auth.kind == "none":
-            problems.append("auth is required: OneContact needs an Authorization header")
-        return problems
+    auth_kinds = ("basic", "bearer", "soticket", "oauth_password")
+    auth_why = "OneContact needs an Authorization header"
 
     @staticmethod
     def describe_error(response: httpx.Response) -> str | None:

@@ -113,6 +113,8 @@ class OracleB2BConnector(HttpConnector):
     Options: ClassVar[type[BaseModel]] = OracleOptions
     can_list = can_list_changes = can_create = can_update = can_delete = True
     can_find_by_email = True
+    auth_kinds = ("basic",)
+    auth_why = "Oracle Connect REST uses Basic auth"
 
     @classmethod
     def check(cls, settings: Any) -> list[str]:
@@ -125,8 +127,6 @@ class OracleB2BConnector(HttpConnector):
                 f"application_context is {len(context)} characters; "
                 f"Oracle's OSvC-CREST-Application-Context allows at most {CONTEXT_MAX}"
             )
-        if settings.spec.auth.kind != "basic":
-            problems.append("auth.kind must be 'basic' (Oracle Connect REST uses Basic auth)")
         return problems
 
     @classmethod

@@ -79,13 +79,8 @@ class ServiceOpsConnector(HttpConnector):
     Options: ClassVar[type[BaseModel]] = ServiceOpsOptions
     can_list = can_list_changes = can_create = can_update = can_delete = True
     can_find_by_email = True
-
-    @classmethod
-    def check(cls, settings: Any) -> list[str]:
-        problems = super().check(settings)
-        if settings.spec.auth.kind != "oauth_password":
-            problems.append("auth.kind must be 'oauth_password' (ServiceOps REST integration)")
-        return problems
+    auth_kinds = ("oauth_password",)
+    auth_why = "the ServiceOps REST integration takes an OAuth password grant"
 
     @staticmethod
     def describe_error(response: httpx.Response) -> str | None:

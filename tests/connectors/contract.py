@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from sync.config import SystemSettings
+from sync.config import AUTH_NEEDS, SystemSettings
 from sync.connectors.base import Connector, HttpConnector
-from sync.errors import AuthError
+from sync.errors import AuthError, ConfigError
 from sync.sandbox.base import Emulator, Faults
 from tests.helpers import system_settings
 
@@ -173,6 +173,15 @@ class ConnectorContract:
             await conn.aclose()
         assert not listing.complete and listing.problems
         assert "failed" in listing.problems[0]
+
+    def test_only_the_vendors_auth_kinds_are_accepted(self) -> None:
+        cls = type(self).connector_cls(self.settings())
+        accepted = cls.auth_kinds if issubclass(cls, HttpConnector) else ()
+        if not accepted:
+            pytest.skip("any auth kind will do")
+        for kind in [k for k in AUTH_NEEDS if k not in accepted]:
+            with pytest.raises(ConfigError, match=f"auth.kind = '{kind}' will not do"):
+                self.settings(auth={"kind": kind})
 
     async def test_reads_survive_transient_faults(self, pair: Any) -> None:
         conn, emu = pair

@@ -400,7 +400,9 @@ def test_options_are_checked() -> None:
         system_settings("l", {**table, "customer_ids": []}, CONTRACT.env())
     with pytest.raises(ConfigError, match="customer_id 3 is not one of customer_ids"):
         system_settings("l", {**table, "customer_id": 3}, CONTRACT.env())
-    with pytest.raises(ConfigError, match="auth is required"):
+    with pytest.raises(
+        ConfigError, match="'none' will not do: Lightening needs an Authorization header"
+    ):
         system_settings("l", {**table, "auth": {"kind": "none"}}, CONTRACT.env())
 
 

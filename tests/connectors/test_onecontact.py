@@ -341,7 +341,9 @@ def test_options_are_checked() -> None:
     del table["service_id"]
     with pytest.raises(ConfigError, match="service_id"):
         system_settings("o", table, CONTRACT.env())
-    with pytest.raises(ConfigError, match="auth is required"):
+    with pytest.raises(
+        ConfigError, match="'none' will not do: OneContact needs an Authorization header"
+    ):
         system_settings("o", {**CONTRACT.table(), "auth": {"kind": "none"}}, CONTRACT.env())
     options: Any = CONTRACT.settings().options
     assert options.check_repeated is True
