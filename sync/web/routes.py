@@ -21,7 +21,7 @@ from sync.web.auth import SESSION_COOKIE, SESSION_SECONDS, VISIT_COOKIE, Guard
 
 NOTICES = {
     "resolved": "Conflict {id} resolved: the choice is pushed to every system on the next run.",
-    "allowed": "Deletion allowed: the next run that lists that system carries it out.",
+    "allowed": "Deletion allowed: the next complete full listing of that system carries it out.",
     "login": "Logged in: you can resolve conflicts and allow deletions.",
     "logout": "Logged out.",
 }
