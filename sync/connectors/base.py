@@ -169,6 +169,8 @@ class HttpConnector(Connector):
     # the auth kinds the vendor accepts (empty: any) and why, for the message
     auth_kinds: ClassVar[tuple[str, ...]] = ()
     auth_why: ClassVar[str] = ""
+    # where the vendor's error bodies carry their reason, most telling first
+    error_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check(cls, settings: SystemSettings) -> list[str]:
@@ -198,9 +200,23 @@ class HttpConnector(Connector):
         """Headers every request carries (Content-Type, vendor context headers)."""
         return {"Content-Type": "application/json", "Accept": "application/json"}
 
-    @staticmethod
-    def describe_error(response: httpx.Response) -> str | None:
+    @classmethod
+    def describe_error(cls, response: httpx.Response) -> str | None:
         """The vendor's own reason from an error body, for the failure report."""
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return cls.error_reason(body)
+
+    @classmethod
+    def error_reason(cls, body: Any) -> str | None:
+        """From a JSON error body: the first of `error_keys` that holds something."""
+        if not isinstance(body, dict):
+            return None
+        for key in cls.error_keys:
+            if body.get(key):
+                return str(body[key])
         return None
 
     @property

@@ -30,7 +30,6 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sync.config import SystemSettings
@@ -82,12 +81,9 @@ class LighteningConnector(HttpConnector):
             problems.append(f"customer_id {options.customer_id} is not one of customer_ids")
         return problems
 
-    @staticmethod
-    def describe_error(response: httpx.Response) -> str | None:
-        try:
-            return reason_of(response.json())
-        except ValueError:
-            return None
+    @classmethod
+    def error_reason(cls, body: Any) -> str | None:
+        return reason_of(body)
 
     async def list_all(self) -> Listing:
         try:

@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 from sync.connectors.base import HttpConnector, Written
@@ -62,16 +61,7 @@ class OneContactConnector(HttpConnector):
     can_create = can_update = can_delete = can_refuse_repeats = True
     auth_kinds = ("basic", "bearer", "soticket", "oauth_password")
     auth_why = "OneContact needs an Authorization header"
-
-    @staticmethod
-    def describe_error(response: httpx.Response) -> str | None:
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        if not isinstance(body, dict):
-            return None
-        return str(body.get("Message") or body.get("message") or "") or None
+    error_keys = ("Message", "message")
 
     @property
     def contacts(self) -> str:

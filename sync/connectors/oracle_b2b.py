@@ -29,7 +29,6 @@ import logging
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sync.connectors.base import HttpConnector, Listing, VendorRecord, Written
@@ -115,6 +114,7 @@ class OracleB2BConnector(HttpConnector):
     can_find_by_email = True
     auth_kinds = ("basic",)
     auth_why = "Oracle Connect REST uses Basic auth"
+    error_keys = ("detail", "title")
 
     @classmethod
     def check(cls, settings: Any) -> list[str]:
@@ -134,14 +134,11 @@ class OracleB2BConnector(HttpConnector):
         context = settings.options.application_context
         return {**super().headers(settings), "OSvC-CREST-Application-Context": context}
 
-    @staticmethod
-    def describe_error(response: httpx.Response) -> str | None:
-        try:
-            body = response.json()
-            text, code = body.get("detail") or body.get("title"), body.get("o:errorCode")
-        except (ValueError, AttributeError):
-            return None
-        return (f"{text} ({code})" if code else str(text)) if text else None
+    @classmethod
+    def error_reason(cls, body: Any) -> str | None:
+        text = super().error_reason(body)
+        code = body.get("o:errorCode") if text else None  # a text means the body is an object
+        return f"{text} ({code})" if code else text
 
     async def list_all(self) -> Listing:
         return await self._scan("id", None)

@@ -22,7 +22,6 @@ import contextlib
 import logging
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from sync.connectors.base import HttpConnector, Listing, VendorRecord, Written
@@ -81,15 +80,7 @@ class ServiceOpsConnector(HttpConnector):
     can_find_by_email = True
     auth_kinds = ("oauth_password",)
     auth_why = "the ServiceOps REST integration takes an OAuth password grant"
-
-    @staticmethod
-    def describe_error(response: httpx.Response) -> str | None:
-        try:
-            body = response.json()
-            text = body.get("userMessage") or body.get("error_description") or body.get("error")
-        except (ValueError, AttributeError):
-            return None
-        return str(text) if text else None
+    error_keys = ("userMessage", "error_description", "error")
 
     async def list_all(self) -> Listing:
         return await self._search(qualification(), None)

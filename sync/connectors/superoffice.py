@@ -82,6 +82,7 @@ class SuperOfficeConnector(HttpConnector):
     Options: ClassVar[type[BaseModel]] = SuperOfficeOptions
     can_list = can_list_changes = can_create = can_update = can_delete = True
     can_find_by_email = True
+    error_keys = ("Message", "ErrorType")
 
     def __init__(self, settings: SystemSettings, http: Any = None) -> None:
         super().__init__(settings, http)
@@ -100,16 +101,13 @@ class SuperOfficeConnector(HttpConnector):
         extra = {header: options[opt] for opt, header in HEADERS.items() if options[opt]}
         return {**super().headers(settings), **extra}
 
-    @staticmethod
-    def describe_error(response: httpx.Response) -> str | None:
+    @classmethod
+    def describe_error(cls, response: httpx.Response) -> str | None:
         try:
-            body = response.json()
-        except ValueError:
+            response.json()
+        except ValueError:  # IIS and proxies in front of SuperOffice answer plain text
             return response.text.strip()[:200] or None
-        if not isinstance(body, dict):
-            return None
-        reason = body.get("Message") or body.get("ErrorType")
-        return str(reason) if reason else None
+        return super().describe_error(response)
 
     # ---- reading ----
 
