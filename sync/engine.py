@@ -143,6 +143,11 @@ class Engine:
                 for system, cid, vid, why in state.held
             ]
             Store.journal(s, run.id, held_rows)
+            # this commit carries the new base values of existing contacts: their history
+            # goes with it (new contacts, and their history, are inserted at the end)
+            new = {c.id for c in state.new_contacts}
+            Store.add_history(s, [h for h in state.history if h["contact_id"] not in new])
+            state.history = [h for h in state.history if h["contact_id"] in new]
             s.commit()
             checkpoint("journalled")
             pusher = Pusher(self.schema, recovered.recheck, self.stop)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from sync import commit
+from sync.store.models import Contact
 from sync.store.repo import Store
 from tests.engine_helpers import World
 
@@ -52,3 +54,31 @@ def test_crash_after_push_then_rerun_creates_nothing_twice(
         "Changed"
     ]
     assert w.sync().writes == 0
+
+
+def test_a_crash_after_the_journal_keeps_the_history_of_the_base_it_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's commit carries the contacts' new base values; the history that explains
+    them must go with it, or `explain` shows a reason the data no longer has."""
+    from sync import engine as engine_module
+
+    w = World(tmp_path, ["crm", "desk"])
+    w.add("crm", email="ada@example.org", first_name="P")
+    w.sync()
+    w.edit("crm", "ada@example.org", first_name="Q")
+
+    def die(phase: str) -> None:
+        if phase == "journalled":
+            raise Crash(phase)
+
+    with monkeypatch.context() as m:
+        m.setattr(engine_module, "checkpoint", die)
+        with pytest.raises(Crash):
+            w.sync()
+    w.sync()
+    assert w.one("desk", "ada@example.org")["first_name"] == "Q"
+    with w.store.session() as s:
+        [contact] = s.scalars(select(Contact)).all()
+        changes = [(h.field, h.new_value) for h in Store.history(s, contact.id)]
+    assert ("first_name", "Q") in changes, changes
