@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from sync.store.models import Contact, Link
 from sync.store.repo import Store
 from tests.engine_helpers import World, held_deletions_world
 
@@ -216,13 +218,31 @@ def test_a_record_back_after_an_ignored_delete_gets_edits_again(tmp_path: Path) 
     assert w.sync().writes == 0
 
 
-def test_dry_run_sends_nothing_and_prints_the_plan(tmp_path: Path) -> None:
+def test_dry_run_sends_nothing_records_nothing_and_prints_the_plan(tmp_path: Path) -> None:
     w = World(tmp_path, ["crm", "desk"])
-    w.add("crm", email="ada@example.org")
+    w.add("crm", email="ada@example.org", title="Analyst")
+    w.add("crm", email="bob@example.org")
+    w.sync()
+    w.edit("crm", "ada@example.org", title="Countess")
+    w.add("crm", email="cy@example.org")
+
+    def stored() -> tuple[list[Any], list[Any]]:
+        with w.store.session() as s:
+            contacts = sorted((c.email, c.base, c.dirty) for c in s.scalars(select(Contact)))
+            links = sorted((k.system, k.vendor_id, k.snapshot) for k in s.scalars(select(Link)))
+        return contacts, links
+
+    before = stored()
     report = w.sync(dry_run=True)
-    assert [a["kind"] for a in report.plan] == ["create"]
-    assert w.records("desk") == {}
-    assert w.sync().system("desk").created == 1
+    assert sorted((a["kind"], a["email"]) for a in report.plan) == [
+        ("create", "cy@example.org"),
+        ("update", "ada@example.org"),
+    ]
+    assert stored() == before, "a dry run changed the store"
+    assert w.by_email("desk", "cy@example.org") is None
+    assert w.one("desk", "ada@example.org")["title"] == "Analyst"
+    real = w.sync()
+    assert (real.system("desk").created, real.system("desk").updated) == (1, 1)
 
 
 def test_write_only_system_receives_only_writes(tmp_path: Path) -> None:
