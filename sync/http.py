@@ -85,7 +85,6 @@ class HttpClient:
         self.limiter = RateLimiter(rate_limit)
         self.slots = asyncio.Semaphore(concurrency)
         self.describe_error = describe_error
-        self.sent = 0
         if transport is None:
             # httpx's own transport (httpcore over anyio) costs this process about twice the
             # CPU per request of aiohttp's; at a few hundred writes a second that CPU, not the
@@ -196,7 +195,6 @@ class HttpClient:
         await self.limiter.wait()
         async with self.slots:
             started = time.monotonic()
-            self.sent += 1
             try:
                 async with asyncio.timeout(self.timeout):
                     response = await self._client.request(

@@ -35,8 +35,7 @@ class MemoryConnector(Connector):
         super().__init__(settings, http)
         key = self.options.store or settings.name
         self.records = STORES.setdefault(key, {})
-        self.write_only = self.options.write_only
-        self.can_list = self.can_find_by_email = not self.write_only
+        self.can_list = self.can_find_by_email = not self.options.write_only
 
     async def list_all(self) -> Listing:
         return Listing([VendorRecord(i, copy.deepcopy(r)) for i, r in self.records.items()])
