@@ -47,6 +47,20 @@ class _Strict(BaseModel):
 class StateSpec(_Strict):
     url: str = DEFAULT_STATE_URL
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(v).get_dialect()
+        except (ArgumentError, NoSuchModuleError):
+            raise ValueError(
+                f"{v!r} is not a database URL SQLAlchemy knows, like {DEFAULT_STATE_URL}"
+            ) from None
+        return v
+
 
 class SyncSpec(_Strict):
     conflict_policy: Literal["manual", "newest", "priority"] = "manual"

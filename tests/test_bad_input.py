@@ -197,6 +197,16 @@ def test_a_config_error_names_file_and_key_and_writes_nothing(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sync.toml"]
 
 
+@pytest.mark.parametrize("url", ["", "state.db", "nosuchdb:///x"])
+def test_a_state_url_that_is_no_database_url_is_a_config_error(tmp_path: Path, url: str) -> None:
+    path = tmp_path / "sync.toml"
+    path.write_text(f'[state]\nurl = "{url}"\n')
+    code, text = cli("--config", str(path), "once")
+    assert_clear(code, text, "sync.toml")
+    assert code == 2 and "state.url" in text and "not a database URL" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sync.toml"]
+
+
 def test_secrets_in_the_file_itself_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "sync.toml"
     path.write_text(
