@@ -186,8 +186,7 @@ class SystemSettings:
         return self.spec.connector
 
     def resolve(self, path: str) -> Path:
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else self.root / p
+        return _under(self.root, path)
 
 
 @dataclass(frozen=True)
@@ -245,7 +244,7 @@ def build_settings(
     for name, system in spec.systems.items():
         if system.mapping:
             try:
-                mappings[name] = load_mapping(root / system.mapping, system.mapping)
+                mappings[name] = load_mapping(_under(root, system.mapping), system.mapping)
             except ConfigError as exc:
                 problems += exc.problems
     custom: dict[str, str] = {}
@@ -301,11 +300,13 @@ def _state_url(url: str, root: Path) -> str:
     if url.startswith(prefix) and url != "sqlite:///:memory:":
         rest = url[len(prefix) :]
         if not rest.startswith("/"):
-            return prefix + str(root / rest)
+            return prefix + str(_under(root, rest))
     return url
 
 
 def _under(root: Path, path: str) -> Path:
+    """A path from the config: `~` is the user's home, a relative one is under the config's
+    folder (not the working directory, which differs under systemd and cron)."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else root / p
 
@@ -325,7 +326,7 @@ def _credentials(
                 continue
             values[item] = SecretStr(env[var])
         elif file:
-            p = Path(file) if Path(file).is_absolute() else root / file
+            p = _under(root, file)
             try:
                 values[item] = SecretStr(p.read_text(encoding="utf-8").strip())
             except OSError as exc:
