@@ -134,6 +134,11 @@ class Schema:
     def fields(self) -> list[str]:
         return list(self.types)
 
+    @property
+    def identity(self) -> list[Any]:
+        """What normalising depends on: keys of plan and raw-record hashes."""
+        return [self.types, self.phone_region]
+
     def normalise(self, record: Mapping[str, Any]) -> Record:
         """Every known field normalised, empty ones dropped; RecordError names the field."""
         out: Record = {}

@@ -25,9 +25,7 @@ def record_hash(record: Record) -> str:
 
 def raw_salt(mapping_fingerprint: str, schema: Schema) -> str:
     """What a raw record's normalised form depends on besides the record."""
-    return record_hash(
-        {"mapping": mapping_fingerprint, "schema": [schema.types, schema.phone_region]}
-    )
+    return record_hash({"mapping": mapping_fingerprint, "schema": schema.identity})
 
 
 def raw_hash(salt: str, data: dict[str, Any]) -> str:

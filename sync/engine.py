@@ -110,14 +110,17 @@ class Engine:
             state = self._load(s)
             listings = await self._poll(connectors, state, full_scan, report)
             plan_key = self._plan_key(connectors)
-            trust = planned_with == plan_key
-            self._read(s, state, listings, {email for _, email in recovered.adopted}, trust)
-            if not listings or any(full for _, full in listings.values()):
+            # a full listing (or none) evaluates every contact: a full planning
+            plans_all = not listings or any(full for _, full in listings.values())
+            trusted = plans_all and planned_with == plan_key
+            adopted_emails = {email for _, email in recovered.adopted}
+            self._read(s, state, listings, adopted_emails, plans_all, trusted)
+            if plans_all:
                 planned_with = plan_key  # every contact was planned, or is as planned
             obs, seen, read_failed = self._match(listings, state, report)
             deleted_in = self._deletions(listings, seen, obs, state, allow_mass, report)
             actions, touched = self._decide(
-                state, obs, deleted_in, listings, recovered.adopted, connectors, report
+                state, obs, deleted_in, plans_all, recovered.adopted, connectors, report
             )
             actions = hold_uncertain(actions, recovered.blocked, state.contacts, report)
             if dry_run:
@@ -180,7 +183,7 @@ class Engine:
             systems[name] = [sys.mapping.fingerprint, sys.connector, caps, sys.spec.deletes]
         key = {
             "systems": systems,
-            "schema": [settings.schema.types, settings.schema.phone_region],
+            "schema": settings.schema.identity,
             "policy": [settings.sync.conflict_policy, settings.sync.priority],
         }
         return record_hash(key)
@@ -253,18 +256,18 @@ class Engine:
         state: RunState,
         listings: dict[str, tuple[Listing, bool]],
         adopted_emails: set[str],
-        trust: bool = False,
+        full: bool,
+        trusted: bool,
     ) -> None:
         """Normalise the listed records, then load the contacts and links they touch (by
         vendor ID and by email) and those with work pending (dirty, live conflicts): an
-        incremental run costs what changed. A full listing, or none, evaluates every contact;
-        with `trust` (planning is keyed as last time, see plan_key) a full scan loads only
+        incremental run costs what changed. A `full` planning evaluates every contact;
+        `trusted` (a full planning keyed as the last one, see plan_key) means it loads only
         the contacts with a record that differs from its snapshot or vanished: planning the
         rest again would find what it found last time, nothing to do. Before that, a record
         whose raw hash is the one kept on its link is not even normalised: it normalises to
         the snapshot (the hash covers the mapping and schema; a write clears it)."""
-        full = not listings or any(full for _, full in listings.values())
-        hashes = Store.link_hashes(s) if full and trust and listings else None
+        hashes = Store.link_hashes(s) if trusted and listings else None
         emails = set(adopted_emails)
         changed: dict[str, list[str]] = defaultdict(list)
         schema = self.schema
@@ -463,7 +466,7 @@ class Engine:
         state: RunState,
         obs: dict[str, dict[str, Observed]],
         deleted_in: dict[str, list[Link]],
-        listings: dict[str, tuple[Listing, bool]],
+        plans_all: bool,
         adopted: dict[tuple[str, str], tuple[str, Record]],
         connectors: dict[str, Connector],
         report: RunReport,
@@ -484,10 +487,9 @@ class Engine:
                     link.gone = True
                 else:
                     deleted_by[link.contact_id].append(system)
-        any_full = any(full for _, full in listings.values())
         evaluate = set(obs) | set(deleted_by) | set(state.conflicts)
         evaluate |= {c.id for c in state.contacts.values() if c.dirty}
-        if any_full or not listings:
+        if plans_all:
             evaluate |= {c.id for c in state.contacts.values() if c.deleted_at is None}
         actions: list[Action] = []
         touched = Touched()
