@@ -25,9 +25,7 @@ def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: Ru
     stamp = now()
     session = state.session
     for link in touched.dropped:
-        state.by_contact.get(link.contact_id, {}).pop(link.system, None)
-        state.links.pop((link.system, link.vendor_id), None)
-        session.delete(link)
+        state.drop_link(link)
     session.flush()  # deletions first: a re-created link may take a dropped one's place
     # before the links' own changes are flushed: a snapshot replaced below clears its hash
     Store.set_raw_hashes(session, state.raw_fixes)
@@ -55,10 +53,9 @@ def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: Ru
             continue
         if a.kind == "delete":
             r.deleted += 1
-            gone = state.by_contact.get(a.contact_id, {}).pop(a.system, None)
+            gone = state.by_contact.get(a.contact_id, {}).get(a.system)
             if gone is not None:
-                state.links.pop((gone.system, gone.vendor_id), None)
-                session.delete(gone)
+                state.drop_link(gone)
             continue
         if a.kind == "create":
             r.created += 1

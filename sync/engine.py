@@ -201,7 +201,15 @@ class Engine:
         conflicts: dict[str, dict[str, Conflict]] = defaultdict(dict)
         for c in Store.live_conflicts(s):
             conflicts[c.contact_id][c.field] = c
-        state = RunState({}, {}, defaultdict(dict), {}, Store.cursors(s), conflicts, s)
+        state = RunState(
+            contacts={},
+            links={},
+            by_contact=defaultdict(dict),
+            by_email={},
+            cursors=Store.cursors(s),
+            conflicts=conflicts,
+            session=s,
+        )
         state.allowed = {(a.system, a.vendor_id or ""): a for a in Store.allowed_deletions(s)}
         return state
 

@@ -60,6 +60,13 @@ class RunState:
     )
     # linked records per system, when not every link was loaded (the mass-delete guard)
     linked: dict[str, int] = field(default_factory=dict)
+
+    def drop_link(self, link: Link) -> None:
+        """Out of both indexes, and deleted at the next flush."""
+        self.by_contact.get(link.contact_id, {}).pop(link.system, None)
+        self.links.pop((link.system, link.vendor_id), None)
+        self.session.delete(link)
+
     # raw record hash of each listed record that normalised, by (system, vendor ID); and
     # (system, vendor ID, raw hash) of links to give the hash of a record their snapshot matched
     raw: dict[tuple[str, str], str] = field(default_factory=dict)
