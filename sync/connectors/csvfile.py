@@ -82,6 +82,8 @@ class CsvConnector(Connector):
         self._table: _Table | None = None
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        # held while a group is applied and written: reads never see a write not yet on disk
+        self._writing = asyncio.Lock()
         self.rewrites = 0  # how many times the file was rewritten (tests and the bench)
 
     @property
@@ -167,6 +169,10 @@ class CsvConnector(Connector):
                     raise
 
     async def _commit(self, group: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
+        async with self._writing:
+            await self._apply(group)
+
+    async def _apply(self, group: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
         table = self._current()
         answers: list[tuple[asyncio.Future[Any], bool, Any]] = []
         changed = False
@@ -198,8 +204,14 @@ class CsvConnector(Connector):
 
     # --- the contract -------------------------------------------------------------------------
 
+    async def _rows(self) -> list[dict[str, str]]:
+        """Copies of the rows on disk (kept from the last read or write while the file is
+        unchanged): a later update must not change a record already handed out."""
+        async with self._writing:
+            return [dict(row) for row in self._current().kept()]
+
     async def list_all(self) -> Listing:
-        _, rows = self._read()
+        rows = await self._rows()
         records, problems = [], []
         for i, row in enumerate(rows, start=2):
             if not row.get("id"):
@@ -254,7 +266,7 @@ class CsvConnector(Connector):
         field = self.settings.mapping.fields.get("email")
         if field is None:
             return None
-        for row in self._read()[1]:
+        for row in await self._rows():
             if str(get_path(row, field.path) or "").strip().lower() == email and row.get("id"):
                 return VendorRecord(row["id"], row)
         return None
