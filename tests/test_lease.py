@@ -148,3 +148,29 @@ def test_once_that_loses_the_lease_mid_run_says_so_and_exits_2(
     assert main(["--config", str(tmp_path / "sync.toml"), "once"]) == 2
     err = capsys.readouterr().err
     assert "lost the sync lease" in err and "Traceback" not in err
+
+
+@pytest.mark.postgres
+def test_replicas_starting_together_on_a_fresh_store_get_one_holder(pg_url: str) -> None:
+    """The lease row does not exist yet: both insert it, one wins, the other sees it."""
+    import threading
+
+    stores = [Store(pg_url) for _ in range(4)]
+    keepers = [LeaseKeeper(store, f"replica-{i}", 300) for i, store in enumerate(stores)]
+    start = threading.Barrier(len(keepers))
+    won: list[bool] = [False] * len(keepers)
+
+    def race(i: int) -> None:
+        start.wait()
+        won[i] = keepers[i].acquire()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(keepers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert won.count(True) == 1, won
+    info = lease.current(stores[0])
+    assert info is not None and info.token == 1 and info.holder == f"replica-{won.index(True)}"
+    for store in stores:
+        store.dispose()
