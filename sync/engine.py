@@ -119,8 +119,15 @@ class Engine:
                 planned_with = plan_key  # every contact was planned, or is as planned
             obs, seen, read_failed = self._match(listings, state, report)
             deleted_in = self._deletions(listings, seen, obs, state, allow_mass, report)
+            # a create that landed but whose record a full listing no longer shows was
+            # deleted before we ever linked it: nothing to adopt, the contact is planned anew
+            adopted = {
+                (system, email): found
+                for (system, email), found in recovered.adopted.items()
+                if not _vanished(listings.get(system), seen.get(system, set()), found[0])
+            }
             actions, touched = self._decide(
-                state, obs, deleted_in, plans_all, recovered.adopted, connectors, report
+                state, obs, deleted_in, plans_all, adopted, connectors, report
             )
             actions = hold_uncertain(actions, recovered.blocked, state.contacts, report)
             if dry_run:
@@ -718,6 +725,11 @@ class Engine:
             else:
                 per[fc.field] = row
             state.new_conflicts.append(row)
+
+
+def _vanished(listed: tuple[Listing, bool] | None, seen: set[str], vendor_id: str) -> bool:
+    """Absent from a complete full listing of its system."""
+    return listed is not None and listed[1] and listed[0].complete and vendor_id not in seen
 
 
 def _due(last: datetime | None, interval: float) -> bool:

@@ -82,3 +82,22 @@ def test_a_crash_after_the_journal_keeps_the_history_of_the_base_it_committed(
         [contact] = s.scalars(select(Contact)).all()
         changes = [(h.field, h.new_value) for h in Store.history(s, contact.id)]
     assert ("first_name", "Q") in changes, changes
+
+
+def test_a_create_that_landed_and_was_deleted_before_the_rerun_is_not_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the state machine: the journal says the create landed, but a full listing
+    no longer shows the record. Adopting it linked a record that was gone, the run wrote
+    nothing and the systems disagreed until a later run."""
+    w = World(tmp_path, ["crm", "desk"])
+    w.add("crm", email="ada@example.org", first_name="Ada")
+    with monkeypatch.context() as m:
+        crash_before_commit(m)
+        with pytest.raises(Crash):
+            w.sync()
+    w.remove("desk", "ada@example.org")  # someone deletes what the crashed run created
+    w.sync()
+    assert w.one("desk", "ada@example.org")["first_name"] == "Ada"
+    assert len(w.records("desk")) == 1
+    assert w.sync().writes == 0
