@@ -8,8 +8,10 @@ from typing import Any
 from sync.config import Settings, SystemSettings, build_settings
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
-SPECS = REPO.parent / "shared" / "specs"
+# copies of the vendor documents (tests/fixtures/seeds/README.md names each)
+FIXTURES = REPO / "tests" / "fixtures"
+SEEDS = FIXTURES / "seeds"
+SPECS = FIXTURES / "specs"
 
 
 def settings_from(
