@@ -2,16 +2,27 @@
 
 SyncError
 ├── UserError              shown without a traceback; carries every problem at once
-│   ├── ConfigError        sync.toml, mapping files, environment variables
+│   ├── ConfigError        sync.toml, mapping files, vendor files, environment variables
 │   └── UsageError         command-line arguments, unknown conflict IDs
 ├── RecordError            one record cannot be mapped or would be refused; the run goes on
 ├── ConnectorError         a request to a system failed
 │   ├── TransientError     worth retrying: timeouts, resets, 429, 502, 503, 504
 │   │   └── RateLimited    429, with the vendor's Retry-After when it gave one
-│   ├── AuthError          401/403: credentials are wrong; retrying will not help
+│   ├── OutcomeUnknown     a write may have landed (answer lost, or no ID in it): journalled
+│   │                      `unknown` and looked up before anything is sent again
+│   ├── Rejected           the vendor refused this record (400, 409, 412, result=false)
 │   ├── NotFound           404: the record is gone
-│   └── Rejected           the vendor refused this record (400, 409, 412, result=false)
+│   └── SystemFailure      the system cannot be used this run: reported once for the system,
+│       │                  its other work not sent, nothing inferred from it
+│       ├── AuthError      401/403: credentials are wrong; retrying will not help
+│       ├── Unreachable    connection refused, DNS or TLS failure, after the retries
+│       └── QuotaExhausted a daily request quota is used up; the next run resumes
+├── StoreError             the state database cannot be opened or used (names state.url)
 └── LeaseLost              another replica holds the sync lease; this one may not commit
+
+What the engine does with each kind is one table (the push's): TransientError left after the
+retries and OutcomeUnknown make a create `unknown`; Rejected, NotFound and RecordError fail
+that record; SystemFailure stops that system's work for the run.
 """
 
 from __future__ import annotations
@@ -87,8 +98,24 @@ class RateLimited(TransientError):
         self.retry_after = retry_after
 
 
-class AuthError(ConnectorError):
+class OutcomeUnknown(ConnectorError):
+    """A write may have landed although no usable answer came back: never resend it blind."""
+
+
+class SystemFailure(ConnectorError):
+    """The system as a whole cannot be used this run (credentials, outage, quota)."""
+
+
+class AuthError(SystemFailure):
     """Credentials were refused."""
+
+
+class Unreachable(SystemFailure):
+    """The system could not be reached: connection refused, name not resolved, TLS refused."""
+
+
+class QuotaExhausted(SystemFailure):
+    """The credential's daily request quota is used up; work resumes at the next run."""
 
 
 class NotFound(ConnectorError):
@@ -97,6 +124,10 @@ class NotFound(ConnectorError):
 
 class Rejected(ConnectorError):
     """The system refused this record; the reason is the vendor's own words."""
+
+
+class StoreError(SyncError):
+    """The state database is away or unusable; the message names state.url, never a password."""
 
 
 class LeaseLost(SyncError):
