@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from sync.errors import AuthError, ConnectorError
+from sync.progress import SILENT, Progress
 
 if TYPE_CHECKING:
     import httpx
@@ -111,6 +112,11 @@ class Connector:
         self.settings = settings
         self.options: Any = settings.options
         self.http = http
+        self.progress: Progress = SILENT  # the engine sets the run's watcher
+
+    def page_listed(self, records: int) -> None:
+        """Paging loops call this after each page: `records` listed so far."""
+        self.progress.page(self.settings.name, records)
 
     @classmethod
     def check(cls, settings: SystemSettings) -> list[str]:
