@@ -14,6 +14,7 @@ Capabilities say what a system can do; the engine calls only those methods:
     can_find_by_email   find_by_email(email)  for idempotent creates after a crash
     can_refuse_repeats  create_unless_exists(payload) -> Written, or None when the vendor's
                         own duplicate check refused it (no lookup needed, e.g. OneContact)
+    (every system)      after_create(id, payload): follow-up of a create, landed or adopted
 
 A create whose answer was lost is never resent blindly: the engine looks it up first, or
 resends it through create_unless_exists, or holds it until a lookup works.
@@ -160,6 +161,10 @@ class Connector:
 
     async def delete(self, vendor_id: str) -> None:
         raise NotImplementedError
+
+    async def after_create(self, vendor_id: str, payload: dict[str, Any]) -> None:
+        """Follow-up work a new record gets (Oracle's incident, ServiceOps' request): called
+        after a create lands, and after recovery adopts a create whose answer was lost."""
 
     async def find_by_email(self, email: str) -> VendorRecord | None:
         raise NotImplementedError
