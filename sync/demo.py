@@ -21,10 +21,10 @@ from rich.table import Table
 from sync.config import load_config
 from sync.engine import Engine
 from sync.report import print_run
+from sync.resources import shipped
 from sync.sandbox.serve import VENDORS, Served, emulator_for, serve
 from sync.store.repo import Store
 
-REPO = Path(__file__).resolve().parent.parent
 LONG_NAME = "Maximilian-Alexander Konstantin Bartholomew-Featherstonehaugh Wolfeschlegel"
 
 PEOPLE: dict[str, list[dict[str, Any]]] = {
@@ -115,8 +115,8 @@ def write_config(
 ) -> Path:
     """The shipped sync.toml with these emulators' ports; `sections` override its tables."""
     folder = folder.resolve()  # paths in the file must not depend on the reader's folder
-    shipped = tomllib.loads((REPO / "sync.toml").read_text())
-    tables = {"sync": shipped.get("sync", {}), "review": shipped.get("review", {})}
+    sample = tomllib.loads(shipped("sync.toml").read_text())
+    tables = {"sync": sample.get("sync", {}), "review": sample.get("review", {})}
     for name, values in (sections or {}).items():
         tables[name] = {**tables.get(name, {}), **values}
     url = state_url or f"sqlite:///{folder / 'state.db'}"
@@ -125,7 +125,7 @@ def write_config(
         lines += [f"[{name}]", *[f"{k} = {_toml(v)}" for k, v in values.items()], ""]
     for vendor, s in served.items():
         table = s.emulator.system_table(s.url)  # type: ignore[attr-defined]
-        table["mapping"] = str(REPO / table["mapping"])
+        table["mapping"] = str(shipped(table["mapping"]))
         if isinstance(table.get("auth"), dict):
             table["auth"] = _credential_files(folder, table["auth"], s.emulator)
         lines.append(f"[systems.{vendor}]")

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 
+from sync.resources import shipped
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
+MIGRATIONS = shipped("migrations")
 MIGRATION_LOCK = 0x636F6E74  # an arbitrary advisory-lock key of our own ("cont")
 
 

@@ -54,6 +54,7 @@ def test_the_readme_demo_command_from_a_fresh_folder(
 
 def test_the_shipped_configuration_is_valid_with_the_sandbox_credentials() -> None:
     from sync.config import load_config
+    from sync.resources import shipped
     from sync.sandbox.serve import VENDORS, emulator_for
 
     env: dict[str, str] = {}
@@ -62,6 +63,6 @@ def test_the_shipped_configuration_is_valid_with_the_sandbox_credentials() -> No
     with pytest.MonkeyPatch.context() as m:
         for key, value in env.items():
             m.setenv(key, value)
-        settings = load_config(demo.REPO / "sync.toml")
+        settings = load_config(shipped("sync.toml"))
     assert set(settings.systems) == set(VENDORS)
     assert settings.daemon.listen and settings.review.token_env
