@@ -18,7 +18,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import httpx
@@ -32,6 +32,29 @@ from sync.errors import ConnectorError, RateLimited, TransientError, error_for
 
 log = logging.getLogger("sync.http")
 SAFE_METHODS = {"GET", "HEAD", "PUT", "PATCH", "DELETE"}
+
+
+class Limiter(Protocol):
+    """What every request waits on before it starts. `wait` may raise QuotaExhausted."""
+
+    async def wait(self) -> None: ...
+
+
+# Who makes each system's limiter: by default its own RateLimiter(rate_limit); a fleet worker
+# installs one whose budget is shared by every worker through the database (sync/fleet).
+LimiterFactory = Callable[[SystemSettings], Limiter]
+_limiter_factory: LimiterFactory | None = None
+
+
+def set_limiter_factory(factory: LimiterFactory | None) -> None:
+    global _limiter_factory
+    _limiter_factory = factory
+
+
+def limiter_for(settings: SystemSettings) -> Limiter:
+    if _limiter_factory is not None:
+        return _limiter_factory(settings)
+    return RateLimiter(settings.spec.rate_limit)
 
 
 class RateLimiter:
@@ -73,6 +96,7 @@ class HttpClient:
         timeout: float = 30.0,
         retries: int = 4,
         rate_limit: float | None = None,
+        limiter: Limiter | None = None,
         concurrency: int = 4,
         verify: bool | ssl.SSLContext = True,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -82,7 +106,7 @@ class HttpClient:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter: Limiter = limiter or RateLimiter(rate_limit)
         self.slots = asyncio.Semaphore(concurrency)
         self.describe_error = describe_error
         if transport is None:
@@ -124,7 +148,7 @@ class HttpClient:
             headers=headers,
             timeout=spec.timeout,
             retries=spec.retries,
-            rate_limit=spec.rate_limit,
+            limiter=limiter_for(settings),
             concurrency=spec.concurrency,
             verify=verify,
             transport=transport,
