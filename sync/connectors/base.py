@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 class VendorRecord:
     id: str
     data: dict[str, Any]
+    where: str | None = None  # where the record sits, for messages ("line 7" of a CSV file)
 
 
 @dataclass
