@@ -3,163 +3,49 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, SecretStr, ValidationError
 
+from sync.config_spec import (
+    AUTH_NEEDS,
+    DEFAULT_STATE_URL,
+    AuthSpec,
+    ConfigSpec,
+    DaemonSpec,
+    ReviewSpec,
+    StateSpec,
+    SyncSpec,
+    SystemSpec,
+    parse_duration,
+    parse_listen,
+)
 from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem
 from sync.mapping import Mapping, identity_mapping, load_mapping
-from sync.validation import loc_text, problems_from
+from sync.validation import loc_text, validate_all
 
-DEFAULT_STATE_URL = "sqlite:///.contactsync/state.db"
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
-
-def parse_duration(text: str | float | int) -> float:
-    """'5m' -> 300.0 seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h")
-    scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    return float(m.group(1)) * scale
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """'127.0.0.1:9464' -> ('127.0.0.1', 9464)."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{text!r}: expected HOST:PORT, like 127.0.0.1:9464")
-    return host.strip("[]"), int(port)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StateSpec(_Strict):
-    url: str = DEFAULT_STATE_URL
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-        try:
-            make_url(v).get_dialect()
-        except (ArgumentError, NoSuchModuleError):
-            raise ValueError(
-                f"{v!r} is not a database URL SQLAlchemy knows, like {DEFAULT_STATE_URL}"
-            ) from None
-        return v
-
-
-class SyncSpec(_Strict):
-    conflict_policy: Literal["manual", "newest", "priority"] = "manual"
-    priority: list[str] = []
-    max_delete_fraction: float = Field(0.2, ge=0, le=1)
-    phone_region: str | None = None
-    interval: str = "5m"
-    full_scan_interval: str = "1h"
-
-    @field_validator("interval", "full_scan_interval")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
-
-
-class DaemonSpec(_Strict):
-    listen: str | None = None
-    unhealthy_after: int = Field(3, ge=1)
-    lease_ttl: str = "60s"
-    name: str | None = None
-
-    @field_validator("lease_ttl")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        if parse_duration(v) < 1:
-            raise ValueError("lease_ttl must be at least 1s")
-        return v
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_listen(v)
-        return v
-
-
-class ReviewSpec(_Strict):
-    token_env: str | None = None
-    listen: str = "127.0.0.1:8470"
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        parse_listen(v)
-        return v
-
-
-class AuthSpec(_Strict):
-    """Credentials by reference: `<name>_env` names a variable, `<name>_file` a file."""
-
-    kind: Literal["none", "basic", "bearer", "oauth_password", "soticket"]
-    username_env: str | None = None
-    username_file: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None
-    token_env: str | None = None
-    token_file: str | None = None
-    client_id_env: str | None = None
-    client_id_file: str | None = None
-    client_secret_env: str | None = None
-    client_secret_file: str | None = None
-    token_url: str | None = None
-
-
-AUTH_NEEDS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "basic": ("username", "password"),
-    "bearer": ("token",),
-    "soticket": ("token",),
-    "oauth_password": ("client_id", "client_secret", "username", "password"),
-}
-
-
-class SystemSpec(BaseModel):
-    """Keys common to every system; the connector's own options are checked by its model."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    connector: str
-    mapping: str | None = None
-    deletes: Literal["propagate", "ignore"] = "propagate"
-    base_url: str | None = None
-    auth: AuthSpec = AuthSpec(kind="none")
-    timeout: float = Field(30.0, gt=0)
-    retries: int = Field(4, ge=0, le=10)
-    backoff: float = Field(0.5, ge=0, le=60)
-    rate_limit: float | None = Field(None, gt=0)
-    concurrency: int = Field(4, ge=1, le=256)
-    verify_tls: bool = True
-    ca_bundle: str | None = None
-    enabled: bool = True
-
-
-class ConfigSpec(_Strict):
-    state: StateSpec = StateSpec()
-    sync: SyncSpec = SyncSpec()
-    daemon: DaemonSpec = DaemonSpec()
-    review: ReviewSpec = ReviewSpec()
-    systems: dict[str, SystemSpec] = {}
+__all__ = [
+    "AUTH_NEEDS",
+    "DEFAULT_STATE_URL",
+    "ConfigSpec",
+    "Credentials",
+    "ReviewSpec",
+    "Settings",
+    "SystemSettings",
+    "build_settings",
+    "find_config",
+    "load_config",
+    "parse_duration",
+    "parse_listen",
+]
 
 
 @dataclass(frozen=True)
@@ -199,6 +85,18 @@ class Settings:
     review: ReviewSpec
     systems: dict[str, SystemSettings]
     schema: Schema
+    state_password: SecretStr | None = None
+
+    @property
+    def state_connect_url(self) -> URL:
+        """state_url with the password merged in: what the store connects with. A URL object
+        prints its password as ***, so this one is safe in any message."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.state_url)
+        if self.state_password is not None:
+            url = url.set(password=self.state_password.get_secret_value())
+        return url
 
     @property
     def interval(self) -> float:
@@ -234,19 +132,18 @@ def load_config(path: Path, env: dict[str, str] | None = None) -> Settings:
 def build_settings(
     raw: dict[str, Any], where: str, root: Path, env: dict[str, str] | None = None
 ) -> Settings:
+    """Validate every part of the configuration and raise one ConfigError listing every
+    problem found: a part that fails its schema is left out of the later checks (and only
+    those), so a bad value in [sync] does not hide an unknown key or a mapping field."""
     env = dict(os.environ) if env is None else env
-    try:
-        spec = ConfigSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(problems_from(exc, where, ConfigSpec)) from None
     problems: list[Problem] = []
+    spec = validate_all(ConfigSpec, raw, where, problems) or ConfigSpec()
     mappings: dict[str, Mapping] = {}
-    for name, system in spec.systems.items():
-        if system.mapping:
-            try:
-                mappings[name] = load_mapping(_under(root, system.mapping), system.mapping)
-            except ConfigError as exc:
-                problems += exc.problems
+    for name, file in _mapping_files(raw).items():  # also of systems whose table failed
+        try:
+            mappings[name] = load_mapping(_under(root, file), file)
+        except ConfigError as exc:
+            problems += exc.problems
     custom: dict[str, str] = {}
     for m in mappings.values():
         for fname, kind in m.custom.items():
@@ -255,32 +152,18 @@ def build_settings(
     schema = Schema(custom, spec.sync.phone_region)
     systems: dict[str, SystemSettings] = {}
     for name, system in spec.systems.items():
-        key = f"{where}: systems.{name}"
-        if not system.enabled:
-            continue
-        cls = connector_class(system.connector)
-        if cls is None:
-            valid = ", ".join(known_connectors())
-            problems.append(Problem(f"{key}.connector", f"unknown connector (valid: {valid})"))
-            continue
-        try:
-            options = cls.Options.model_validate(system.model_extra or {})
-        except ValidationError as exc:
-            valid = ", ".join([*SystemSpec.model_fields, *cls.Options.model_fields])
-            for err in exc.errors():
-                unknown = err["type"] == "extra_forbidden"
-                msg = f"unknown key (valid: {valid})" if unknown else err["msg"]
-                problems.append(Problem(f"{key}.{loc_text(tuple(err['loc']))}", msg))
-            continue
-        creds = _credentials(system.auth, env, root, f"{key}.auth", problems)
-        if system.ca_bundle and not _under(root, system.ca_bundle).is_file():
-            problems.append(Problem(f"{key}.ca_bundle", f"no such file: {system.ca_bundle}"))
-        mapping = mappings.get(name) or identity_mapping(schema)
-        systems[name] = SystemSettings(name, system, mapping, options, creds, root)
-        problems += [Problem(key, msg) for msg in cls.check(systems[name])]
+        if system.enabled:
+            mapping = mappings.get(name) or identity_mapping(schema)
+            key = f"{where}: systems.{name}"
+            built = _system(name, system, mapping, key, env, root, problems)
+            if built is not None:
+                systems[name] = built
+    # a system left out for its own problems is still a system priority may name
+    named = raw.get("systems") if isinstance(raw, dict) else None
     for i, name in enumerate(spec.sync.priority):
-        if name not in spec.systems:
+        if not isinstance(named, dict) or name not in named:
             problems.append(Problem(f"{where}: sync.priority[{i}]", f"no system named {name!r}"))
+    state_password = _state_password(spec.state, env, root, f"{where}: state", problems)
     if problems:
         raise ConfigError(problems, title=f"{where} has {len(problems)} problem(s):")
     return Settings(
@@ -292,7 +175,54 @@ def build_settings(
         review=spec.review,
         systems=systems,
         schema=schema,
+        state_password=state_password,
     )
+
+
+def _mapping_files(raw: Any) -> dict[str, str]:
+    systems = raw.get("systems") if isinstance(raw, dict) else None
+    if not isinstance(systems, dict):
+        return {}
+    return {
+        name: table["mapping"]
+        for name, table in systems.items()
+        if isinstance(table, dict) and isinstance(table.get("mapping"), str) and table["mapping"]
+    }
+
+
+def _system(
+    name: str,
+    system: SystemSpec,
+    mapping: Mapping,
+    key: str,
+    env: dict[str, str],
+    root: Path,
+    problems: list[Problem],
+) -> SystemSettings | None:
+    """One system's settings, its problems appended (None if it cannot be built)."""
+    cls = connector_class(system.connector)
+    if cls is None:
+        valid = ", ".join(known_connectors())
+        problems.append(Problem(f"{key}.connector", f"unknown connector (valid: {valid})"))
+        return None
+    options: BaseModel | None
+    try:
+        options = cls.Options.model_validate(system.model_extra or {})
+    except ValidationError as exc:
+        options = None
+        valid = ", ".join([*SystemSpec.model_fields, *cls.Options.model_fields])
+        for err in exc.errors():
+            unknown = err["type"] == "extra_forbidden"
+            msg = f"unknown key (valid: {valid})" if unknown else err["msg"]
+            problems.append(Problem(f"{key}.{loc_text(tuple(err['loc']))}", msg))
+    creds = _credentials(system.auth, env, root, f"{key}.auth", problems)
+    if system.ca_bundle and not _under(root, system.ca_bundle).is_file():
+        problems.append(Problem(f"{key}.ca_bundle", f"no such file: {system.ca_bundle}"))
+    if options is None:
+        return None
+    built = SystemSettings(name, system, mapping, options, creds, root)
+    problems += [Problem(key, msg) for msg in cls.check(built)]
+    return built
 
 
 def _state_url(url: str, root: Path) -> str:
@@ -311,6 +241,32 @@ def _under(root: Path, path: str) -> Path:
     return p if p.is_absolute() else root / p
 
 
+def _state_password(
+    state: StateSpec, env: dict[str, str], root: Path, key: str, problems: list[Problem]
+) -> SecretStr | None:
+    if state.password_env:
+        if state.password_env not in env:
+            problems.append(
+                Problem(
+                    f"{key}.password_env", f"environment variable {state.password_env} is not set"
+                )
+            )
+            return None
+        return SecretStr(env[state.password_env])
+    if state.password_file:
+        return _read_secret(_under(root, state.password_file), f"{key}.password_file", problems)
+    return None
+
+
+def _read_secret(path: Path, key: str, problems: list[Problem]) -> SecretStr | None:
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        problems.append(Problem(key, f"cannot read {path}: {why}"))
+        return None
+
+
 def _credentials(
     auth: AuthSpec, env: dict[str, str], root: Path, key: str, problems: list[Problem]
 ) -> Credentials:
@@ -326,11 +282,9 @@ def _credentials(
                 continue
             values[item] = SecretStr(env[var])
         elif file:
-            p = _under(root, file)
-            try:
-                values[item] = SecretStr(p.read_text(encoding="utf-8").strip())
-            except OSError as exc:
-                problems.append(Problem(f"{key}.{item}_file", f"cannot read {p}: {exc.strerror}"))
+            secret = _read_secret(_under(root, file), f"{key}.{item}_file", problems)
+            if secret is not None:
+                values[item] = secret
         else:
             problems.append(Problem(key, f"kind {auth.kind!r} needs {item}_env (or {item}_file)"))
     return Credentials(auth.kind, values, auth.token_url)

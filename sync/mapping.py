@@ -36,13 +36,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from sync import transforms
 from sync.contact import CUSTOM_TYPES, STANDARD_FIELDS, Record, Schema
 from sync.errors import ConfigError, Problem, RecordError
 from sync.paths import PathError, Segment, get_path, parse_path, set_path
-from sync.validation import problems_from
+from sync.validation import validate_all
 
 MAX_TEXT = 10_000  # no contact field is longer; a bigger value is a broken record
 
@@ -274,11 +274,10 @@ def load_mapping(path: Path, label: str | None = None) -> Mapping:
 
 
 def compile_mapping(raw: dict[str, Any], where: str) -> Mapping:
-    try:
-        spec = MappingSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(problems_from(exc, where, MappingSpec)) from None
     problems: list[Problem] = []
+    spec = validate_all(MappingSpec, raw, where, problems)  # the rest checked even so
+    if spec is None:
+        raise ConfigError(problems)
     known = set(STANDARD_FIELDS) | set(spec.custom)
 
     def path_of(key: str, text: str) -> tuple[Segment, ...]:

@@ -1,0 +1,162 @@
+"""The schema of sync.toml: one pydantic model per table, types and ranges only. What needs
+more than one table (connectors, mapping files, credentials) is checked in sync/config.py."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_STATE_URL = "sqlite:///.contactsync/state.db"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """'5m' -> 300.0 seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h")
+    scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'127.0.0.1:9464' -> ('127.0.0.1', 9464)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r}: expected HOST:PORT, like 127.0.0.1:9464")
+    return host.strip("[]"), int(port)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StateSpec(_Strict):
+    """The state database; its password by reference (merged into the URL at connect time)."""
+
+    url: str = DEFAULT_STATE_URL
+    password_env: str | None = None
+    password_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            url = make_url(v)
+            url.get_dialect()
+        except (ArgumentError, NoSuchModuleError):
+            raise ValueError(
+                f"{v!r} is not a database URL SQLAlchemy knows, like {DEFAULT_STATE_URL}"
+            ) from None
+        if url.password:  # the message must not repeat it
+            raise ValueError(
+                "the URL carries a password: give it with password_env or password_file instead"
+            )
+        return v
+
+
+class SyncSpec(_Strict):
+    conflict_policy: Literal["manual", "newest", "priority"] = "manual"
+    priority: list[str] = []
+    max_delete_fraction: float = Field(0.2, ge=0, le=1)
+    phone_region: str | None = None
+    interval: str = "5m"
+    full_scan_interval: str = "1h"
+
+    @field_validator("interval", "full_scan_interval")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class DaemonSpec(_Strict):
+    listen: str | None = None
+    unhealthy_after: int = Field(3, ge=1)
+    lease_ttl: str = "60s"
+    name: str | None = None
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if parse_duration(v) < 1:
+            raise ValueError("lease_ttl must be at least 1s")
+        return v
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_listen(v)
+        return v
+
+
+class ReviewSpec(_Strict):
+    token_env: str | None = None
+    listen: str = "127.0.0.1:8470"
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+
+class AuthSpec(_Strict):
+    """Credentials by reference: `<name>_env` names a variable, `<name>_file` a file."""
+
+    kind: Literal["none", "basic", "bearer", "oauth_password", "soticket"]
+    username_env: str | None = None
+    username_file: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    token_env: str | None = None
+    token_file: str | None = None
+    client_id_env: str | None = None
+    client_id_file: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    token_url: str | None = None
+
+
+AUTH_NEEDS: dict[str, tuple[str, ...]] = {
+    "none": (),
+    "basic": ("username", "password"),
+    "bearer": ("token",),
+    "soticket": ("token",),
+    "oauth_password": ("client_id", "client_secret", "username", "password"),
+}
+
+
+class SystemSpec(BaseModel):
+    """Keys common to every system; the connector's own options are checked by its model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    connector: str
+    mapping: str | None = None
+    deletes: Literal["propagate", "ignore"] = "propagate"
+    base_url: str | None = None
+    auth: AuthSpec = AuthSpec(kind="none")
+    timeout: float = Field(30.0, gt=0)
+    retries: int = Field(4, ge=0, le=10)
+    backoff: float = Field(0.5, ge=0, le=60)
+    rate_limit: float | None = Field(None, gt=0)
+    concurrency: int = Field(4, ge=1, le=256)
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    enabled: bool = True
+
+
+class ConfigSpec(_Strict):
+    state: StateSpec = StateSpec()
+    sync: SyncSpec = SyncSpec()
+    daemon: DaemonSpec = DaemonSpec()
+    review: ReviewSpec = ReviewSpec()
+    systems: dict[str, SystemSpec] = {}
