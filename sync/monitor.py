@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -13,7 +14,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sync.config import parse_listen
+from sync.errors import ConfigError, Problem
 from sync.metrics import Metrics
+
+
+def bind(listen: str, key: str) -> socket.socket:
+    """A listening socket on HOST:PORT, bound before anything else starts, so that a port in
+    use is a clear error naming `key` (and the process exits 2) instead of a server that
+    silently never came up."""
+    host, port = parse_listen(listen)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError([Problem(key, f"{listen}: {exc.strerror or exc}")]) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        why = exc.strerror or str(exc)
+        raise ConfigError([Problem(key, f"cannot listen on {listen}: {why}")]) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @dataclass
@@ -27,9 +52,15 @@ class Health:
     failures_in_row: int = 0
     lease_lost: bool = False
     last_error: str | None = None
+    store_error: str | None = None  # the state database is away: unhealthy at once
 
     def ok(self) -> None:
         self.role, self.failures_in_row, self.lease_lost, self.last_error = "leader", 0, False, None
+        self.store_error = None
+
+    def store_away(self, error: str) -> None:
+        self.failures_in_row += 1
+        self.last_error = self.store_error = error
 
     def failed(self, error: str) -> None:
         self.role, self.lease_lost = "leader", False
@@ -41,9 +72,12 @@ class Health:
 
     def standby(self) -> None:
         self.role, self.lease_lost, self.failures_in_row = "standby", False, 0
+        self.store_error = None
 
     @property
     def healthy(self) -> bool:
+        if self.store_error is not None:
+            return False
         return not self.lease_lost and self.failures_in_row < self.unhealthy_after
 
     def as_dict(self) -> dict[str, object]:
@@ -53,6 +87,7 @@ class Health:
             "failed_runs_in_a_row": self.failures_in_row,
             "lease_lost": self.lease_lost,
             "last_error": self.last_error,
+            "store_error": self.store_error,
         }
 
 
@@ -67,19 +102,22 @@ def app(health: Health, metrics: Metrics) -> Starlette:
 
 
 class Listener:
-    """uvicorn in a background thread, stopped with the daemon."""
+    """uvicorn in a background thread, stopped with the daemon. The port is bound here, in
+    the constructor: taken, it raises ConfigError before the daemon starts anything."""
 
     def __init__(self, listen: str, health: Health, metrics: Metrics) -> None:
-        host, port = parse_listen(listen)
-        config = uvicorn.Config(
-            app(health, metrics), host=host, port=port, log_level="warning", lifespan="off"
-        )
+        self.socket = bind(listen, "daemon.listen")
+        config = uvicorn.Config(app(health, metrics), log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="monitor", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="monitor", daemon=True
+        )
 
     def start(self) -> None:
         self.thread.start()
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+        self.socket.close()

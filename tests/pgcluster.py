@@ -48,6 +48,56 @@ def _as_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+class Server:
+    """A throwaway server that a test may stop and start again (the store going away).
+    With `password`, connections must give it (scram-sha-256) as the `postgres` user."""
+
+    def __init__(self, password: str | None = None) -> None:
+        initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+        if not (initdb and pg_ctl):
+            raise RuntimeError("PostgreSQL (initdb, pg_ctl) is not installed")
+        self.pg_ctl = pg_ctl
+        self.root = Path(tempfile.mkdtemp(prefix="contactsync-pg-"))
+        self.data = self.root / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self.port = _free_port()
+        auth = ["-A", "trust"]
+        if password is not None:
+            pwfile = self.root / "pw"
+            pwfile.write_text(password)
+            if os.geteuid() == 0:
+                shutil.chown(pwfile, "postgres", "postgres")
+            auth = ["-A", "scram-sha-256", f"--pwfile={pwfile}"]
+        subprocess.run(_as_owner([initdb, "-D", str(self.data), *auth, "-U", "postgres"]), **_QUIET)  # type: ignore[call-overload]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.start()
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c max_connections=200"
+        )
+        log = str(self.root / "log")
+        cmd = [self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", log, "-w", "start"]
+        subprocess.run(_as_owner(cmd), **_QUIET)  # type: ignore[call-overload]
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_owner([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
+
+
 @contextlib.contextmanager
 def cluster() -> Iterator[str]:
     """Yield the URL of a server's `postgres` database; stop and remove the server after."""
@@ -55,31 +105,11 @@ def cluster() -> Iterator[str]:
     if existing:
         yield existing
         return
-    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        raise RuntimeError("PostgreSQL (initdb, pg_ctl) is not installed")
-    root = Path(tempfile.mkdtemp(prefix="contactsync-pg-"))
-    data = root / "data"
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    port = _free_port()
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
-    subprocess.run(_as_owner([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]), **quiet)  # type: ignore[call-overload]
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(
-        _as_owner([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start"]),
-        **quiet,  # type: ignore[call-overload]
-    )
+    server = Server()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield server.url
     finally:
-        subprocess.run(
-            _as_owner([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.remove()
 
 
 def fresh_database(server_url: str) -> str:

@@ -1,16 +1,21 @@
-"""Opening the state store: engine, migrations on start, owner-only SQLite files."""
+"""Opening the state store: engine, migrations on start, owner-only SQLite files, and the one
+StoreError that every way of failing at it becomes (naming state.url, its password masked)."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from sync.errors import StoreError
 from sync.resources import shipped
 
 if TYPE_CHECKING:
@@ -29,18 +34,20 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def make_engine(url: str) -> Engine:
+def shown(url: str | URL) -> str:
+    """The URL as any message may show it: the password as ***."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str | URL) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
-            path = Path(db)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                # created readable by its owner only: it holds people's contact data
-                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
-        engine = create_engine(url, connect_args={"timeout": 30})
+            _sqlite_file(parsed, Path(db))
+        # a locked database is waited for this long (`?timeout=` in the URL says otherwise)
+        args = {} if "timeout" in parsed.query else {"timeout": 30}
+        engine = create_engine(parsed, connect_args=args)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -51,7 +58,66 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_file(url: URL, path: Path) -> None:
+    """Create the state file (and its folder), readable by its owner only: it holds people's
+    contact data. A path that cannot be a database file is a StoreError, not an OSError."""
+    if path.is_dir():
+        raise StoreError(f"state.url {shown(url)}: {path} is a folder, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        where = exc.filename or path
+        raise StoreError(f"state.url {shown(url)}: cannot create {where}: {why}") from None
+
+
+def store_error(exc: BaseException, url: str | URL) -> StoreError:
+    """A database failure as the one line a person reads: state.url and the cause."""
+    if isinstance(exc, StoreError):
+        return exc
+    return StoreError(f"state.url {shown(url)}: {_cause(exc, make_url(url))}")
+
+
+def _cause(exc: BaseException, url: URL) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    raw = str(orig).strip() or type(orig).__name__
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    first = lines[0] if lines else raw
+    lower = raw.lower()
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if "connection refused" in lower:
+        return f"cannot connect to {where}: connection refused (is the server running there?)"
+    if "no password supplied" in lower or "fe_sendauth" in lower:
+        return "the server asks for a password: set [state] password_env or password_file"
+    if "password authentication failed" in lower:
+        return f'password authentication failed for user "{url.username}"'
+    if "does not exist" in lower and "database" in lower:
+        return f'database "{url.database}" does not exist on {where}'
+    if "readonly database" in lower or "read-only" in lower:
+        return "the database file is read-only for this user"
+    if "database is locked" in lower:
+        return "the database file is locked by another process (timed out waiting)"
+    if "unable to open database file" in lower:
+        return "cannot open the database file (its folder is missing or not writable)"
+    if "timeout" in lower or "timed out" in lower:
+        return f"no answer from {where} (timed out)"
+    # psycopg prefixes 'connection failed: connection to server at ... failed: <why>'
+    return first.rsplit(" failed: ", 1)[-1] if " failed: " in first else first
+
+
+@contextmanager
+def translated(url: str | URL) -> Iterator[None]:
+    """Database errors inside become StoreError naming this URL."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise store_error(exc, url) from None
 
 
 _REVISION = re.compile(r"^(down_revision|revision)\s*=\s*['\"]?([\w]+)['\"]?", re.MULTILINE)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.store.db import make_engine, upgrade
+from sync.store.db import make_engine, translated, upgrade
 from sync.store.models import (
     FIRST_SEEN,
     Action,
@@ -41,10 +42,11 @@ def new_id() -> str:
 
 
 class Store:
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
-        self.engine: Engine = make_engine(url)
-        if migrate:
-            upgrade(self.engine)
+    def __init__(self, url: str | URL, *, migrate: bool = True) -> None:
+        with translated(url):  # cannot connect, cannot migrate: a StoreError naming state.url
+            self.engine: Engine = make_engine(url)
+            if migrate:
+                upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

@@ -90,7 +90,11 @@ def serve(settings: Settings, store: Store, listen: str | None, console: Console
         env = settings.review.token_env
         why = f"{env} is not set" if env else "no [review] token_env in the configuration"
         console.print(f"read-only: {why}; conflicts can be viewed, not resolved")
+    from sync.monitor import bind
+
+    sock = bind(f"{host}:{port}", "--listen" if listen else "review.listen")  # taken: exit 2
     console.print(f"review page on http://{host}:{port}/ (Ctrl-C to stop)")
     app = create_app(settings, store)
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

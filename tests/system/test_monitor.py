@@ -85,7 +85,7 @@ async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> Non
     assert "contactsync_runs_total{" not in (await get(daemon, "/metrics")).text, "a standby ran"
     other.release()
     await _tick(daemon)
-    assert daemon.keeper.held
+    assert daemon.keeper is not None and daemon.keeper.held
     # another replica takes the lease over (say this one was paused past the expiry)
     with w.store.session() as s:
         s.execute(update(Lease).values(expires_at=lease.db_now(s)))
@@ -149,6 +149,7 @@ def test_full_scans_fall_due_from_the_store_not_from_the_process(tmp_path: Path)
     def listing_of_a_fresh_daemon() -> str:
         daemon = Daemon(settings, transports={"desk": desk.transport()})
         daemon.tick()
+        assert daemon.store is not None and daemon.keeper is not None
         daemon.keeper.release()  # as at a clean stop: the next daemon may take the lease
         with daemon.store.session() as s:
             [run] = Store.recent_runs(s, 1)
