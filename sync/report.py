@@ -61,29 +61,36 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or Console()
     title = f"run {report.run_id}" + (" (dry run: nothing sent)" if report.dry_run else "")
     table = Table(title=title)
-    for col in (
-        "system",
-        "listing",
-        "read",
-        "created",
-        "updated",
-        "deleted",
-        "conflicts",
-        "failed",
-    ):
+    done = (
+        ("would create", "would update", "would delete")
+        if report.dry_run
+        else (
+            "created",
+            "updated",
+            "deleted",
+        )
+    )
+    for col in ("system", "listing", "read", *done, "conflicts", "failed"):
         table.add_column(col, justify="left" if col in ("system", "listing") else "right")
+    planned = _planned(report) if report.dry_run else {}
     for name, r in report.systems.items():
+        counts = (r.created, r.updated, r.deleted)
+        if report.dry_run:
+            counts = tuple(planned.get((name, k), 0) for k in ("create", "update", "delete"))  # type: ignore[assignment]
         table.add_row(
             name,
             r.listing,
             str(r.read),
-            str(r.created),
-            str(r.updated),
-            str(r.deleted),
+            *(str(n) for n in counts),
             str(r.conflicts),
             str(len(r.failed)),
         )
     console.print(table)
+    if report.dry_run and planned:
+        summary = "; ".join(
+            f"{system}: {n} {kind}" for (system, kind), n in sorted(planned.items())
+        )
+        console.print(f"would send {sum(planned.values())} action(s): {summary}")
     for action in report.plan if report.dry_run else []:
         fields = ", ".join(sorted(action.get("fields", {})))
         console.print(f"  would {action['kind']} in {action['system']}: {action['email']} {fields}")
@@ -97,3 +104,12 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
         console.print(note)
     if report.open_conflicts:
         console.print(f"{report.open_conflicts} open conflict(s): see `contactsync conflicts list`")
+
+
+def _planned(report: RunReport) -> dict[tuple[str, str], int]:
+    """A dry run's plan counted by (system, kind)."""
+    out: dict[tuple[str, str], int] = {}
+    for action in report.plan:
+        key = (str(action["system"]), str(action["kind"]))
+        out[key] = out.get(key, 0) + 1
+    return out

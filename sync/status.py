@@ -1,4 +1,8 @@
-"""`contactsync status`: last runs, cursors and health, conflicts, held deletions."""
+"""`contactsync status`: last runs, cursors and health, conflicts, held deletions.
+
+Exit status 1 when the last run of any system failed (its listing failed or was cut short,
+or records of it failed in the last run), so that cron and monitoring probes can use it.
+Times carry their time zone (UTC) everywhere."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from rich.table import Table
 
 from sync import lease
 from sync.config import Settings
-from sync.store.repo import Store
+from sync.store.repo import Store, aware
 
 
 def collect(store: Store, settings: Settings) -> dict[str, Any]:
@@ -18,7 +22,7 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
         runs = [
             {
                 "id": r.id,
-                "started_at": r.started_at.isoformat(),
+                "started_at": aware(r.started_at).isoformat(),
                 "seconds": (r.finished_at - r.started_at).total_seconds()
                 if r.finished_at
                 else None,
@@ -31,14 +35,18 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
                 "failed": sum(
                     len(v.get("failed") or []) for v in (r.summary.get("systems") or {}).values()
                 ),
+                "failed_by_system": {
+                    n: len(v.get("failed") or [])
+                    for n, v in (r.summary.get("systems") or {}).items()
+                },
             }
             for r in Store.recent_runs(s, 10)
         ]
         cursors = {
             c.system: {
                 "cursor": c.value,
-                "last_full_scan": c.last_full_scan.isoformat() if c.last_full_scan else None,
-                "last_success": c.last_success.isoformat() if c.last_success else None,
+                "last_full_scan": _iso(c.last_full_scan),
+                "last_success": _iso(c.last_success),
                 "last_error": c.last_error,
             }
             for c in Store.cursors(s).values()
@@ -53,7 +61,7 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
         "lease": {
             "holder": holder.holder,
             "token": holder.token,
-            "expires_at": holder.expires_at.isoformat(),
+            "expires_at": aware(holder.expires_at).isoformat(),
             "live": holder.live,
         }
         if holder
@@ -63,14 +71,36 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
         "cursors": cursors,
         "open_conflicts": open_conflicts,
         "held_deletions": held,
+        "failing": failing(runs, cursors, list(settings.systems)),
     }
+
+
+def failing(
+    runs: list[dict[str, Any]], cursors: dict[str, dict[str, Any]], systems: list[str]
+) -> dict[str, str]:
+    """{system: why} for each system whose last run failed: listing or records."""
+    out = {
+        n: f"listing: {cursors[n]['last_error']}"
+        for n in systems
+        if cursors.get(n, {}).get("last_error")
+    }
+    last = next((r for r in runs if r["status"] in ("ok", "partial")), None)
+    for name, count in (last or {}).get("failed_by_system", {}).items():
+        if count and name in systems:
+            out.setdefault(name, f"{count} record(s) failed in run {last['id']}")  # type: ignore[index]
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    return aware(value).isoformat() if value else None
 
 
 def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
     data = collect(store, settings)
+    code = 1 if data["failing"] else 0
     if fmt == "json":
         print(json.dumps(data, indent=2, default=str))
-        return 0
+        return code
     runs = Table(title="recent runs")
     for col in ("id", "started", "seconds", "status", "writes", "failed", "by"):
         runs.add_column(col)
@@ -107,7 +137,9 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
     if held:
         state = "held by" if held["live"] else "free; last held by"
         console.print(f"sync lease: {state} {held['holder']} (token {held['token']})")
-    return 0
+    for name, why in data["failing"].items():
+        console.print(f"[red]failing[/red] {name}: {why}")
+    return code
 
 
 def _short(iso: str | None) -> str:
