@@ -64,9 +64,9 @@ def make_engine(url: str | URL) -> Engine:
 def _sqlite_file(url: URL, path: Path) -> None:
     """Create the state file (and its folder), readable by its owner only: it holds people's
     contact data. A path that cannot be a database file is a StoreError, not an OSError."""
-    if path.is_dir():
-        raise StoreError(f"state.url {shown(url)}: {path} is a folder, not a database file")
     try:
+        if path.is_dir():
+            raise StoreError(f"state.url {shown(url)}: {path} is a folder, not a database file")
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
@@ -104,11 +104,21 @@ def _cause(exc: BaseException, url: URL) -> str:
     if "database is locked" in lower:
         return "the database file is locked by another process (timed out waiting)"
     if "unable to open database file" in lower:
+        if url.database and _read_only(Path(url.database)):
+            return "the database file or its folder is read-only for this user"
         return "cannot open the database file (its folder is missing or not writable)"
     if "timeout" in lower or "timed out" in lower:
         return f"no answer from {where} (timed out)"
     # psycopg prefixes 'connection failed: connection to server at ... failed: <why>'
     return first.rsplit(" failed: ", 1)[-1] if " failed: " in first else first
+
+
+def _read_only(path: Path) -> bool:
+    """SQLite in WAL mode writes -wal and -shm files beside the database: both must do."""
+    try:
+        return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+    except OSError:
+        return False
 
 
 @contextmanager
