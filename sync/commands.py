@@ -97,8 +97,8 @@ def cmd_once(args: argparse.Namespace) -> int:
         print_run(report, console)
     if stop.is_set():
         print(
-            f"stopped by Ctrl-C: {report.writes} write(s) landed and were committed; "
-            "the next run sends the rest",
+            f"stopped by Ctrl-C: {report.writes} write(s) landed and were committed "
+            f"({progress.landed()}); the next run resumes and sends the rest",
             file=sys.stderr,
         )
         return 130
