@@ -221,7 +221,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     from sync import init
 
-    target = Path(args.config or "sync.toml")
+    target = find_config(args.config)
     return init.main(target, args.connector or ["csv"], console)
 
 
