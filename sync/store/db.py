@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = shipped("migrations")
+CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL server to answer a new connection
 MIGRATION_LOCK = 0x636F6E74  # an arbitrary advisory-lock key of our own ("cont")
 
 
@@ -58,7 +59,10 @@ def make_engine(url: str | URL) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    # a server that never answers (a firewall dropping packets) is given up on, not waited
+    # for forever, which is libpq's default (`?connect_timeout=` in the URL says otherwise)
+    args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+    return create_engine(parsed, pool_pre_ping=True, connect_args=args)
 
 
 def _sqlite_file(url: URL, path: Path) -> None:

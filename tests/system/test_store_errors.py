@@ -63,7 +63,12 @@ def assert_one_line(done: subprocess.CompletedProcess[str], *causes: str) -> Non
     assert any(c in line for c in causes), line
 
 
-def every_command(folder: Path, *causes: str, env: dict[str, str] | None = None) -> None:
+def every_command(
+    folder: Path,
+    *causes: str,
+    env: dict[str, str] | None = None,
+    commands: list[tuple[str, ...]] = COMMANDS,
+) -> None:
     """Each command in this process (fast); a real process is tried by the tests below."""
     import contextlib
     import io
@@ -73,7 +78,7 @@ def every_command(folder: Path, *causes: str, env: dict[str, str] | None = None)
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:
-        for command in COMMANDS:
+        for command in commands:
             for fmt in ("text", "json"):
                 err, out = io.StringIO(), io.StringIO()
                 with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -193,3 +198,22 @@ def test_postgres_server_stopped(tmp_path: Path, pw_server: pgcluster.Server) ->
         assert f"127.0.0.1:{pw_server.port}" in done.stderr
     finally:
         pw_server.start()
+
+
+@pytest.mark.postgres
+def test_a_postgres_server_that_never_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection is accepted (by the kernel) and then nothing comes back: given up
+    after CONNECT_TIMEOUT (libpq alone would wait forever)."""
+    import socket
+
+    from sync.store import db
+
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        configure(tmp_path, f'url = "postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"')
+        every_command(tmp_path, f"no answer from 127.0.0.1:{port}", commands=[("once",)])
