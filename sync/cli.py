@@ -1,9 +1,9 @@
 """The command line: the parser, and the one place where errors become exit statuses.
 
-The commands themselves are in sync/commands.py. Global options (--config, -v, -q,
---log-format) are accepted before or after the subcommand: every parser is a `_Parser`, which
-carries them (the subcommands' copies default to "not given", so they never undo a value
-given earlier).
+`_commands` declares every subcommand with its help; what each does is in sync/commands.py.
+Global options (--config, -v, -q, --log-format) are accepted before or after the subcommand:
+every parser is a `_Parser`, which carries them (the subcommands' copies default to "not
+given", so they never undo a value given earlier).
 """
 
 from __future__ import annotations
@@ -87,9 +87,121 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"contactsync {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.register(sub)
+    _commands(sub)
     # command groups of their own (fleet, ...) add themselves here with register(sub)
     return p
+
+
+def _commands(sub: Any) -> None:
+    """Every subcommand, with help for it and each of its options."""
+    from sync.connectors import known_connectors
+
+    def fmt(p: argparse.ArgumentParser, *choices: str) -> None:
+        p.add_argument("--format", choices=list(choices), default=choices[0], help="output form")
+
+    once = sub.add_parser("once", help="run one sync of every system")
+    once.add_argument("--dry-run", action="store_true", help="plan and print; send nothing")
+    once.add_argument(
+        "--allow-mass-delete", action="store_true", help="apply deletions the guard would hold"
+    )
+    once.add_argument("--full-scan", action="store_true", help="list every record of every system")
+    fmt(once, "table", "json")
+    once.set_defaults(func=commands.cmd_once)
+
+    check = sub.add_parser("check", help="validate sync.toml and every mapping, all at once")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also open the store and every system: log in and make one cheap read each",
+    )
+    check.set_defaults(func=commands.cmd_check)
+
+    init = sub.add_parser(
+        "init", help="write a commented sync.toml (and its mapping files) to start from"
+    )
+    init.add_argument(
+        "--connector",
+        action="append",
+        choices=known_connectors(),
+        metavar="NAME",
+        help=f"a system of this kind (repeatable; default csv): {', '.join(known_connectors())}",
+    )
+    init.set_defaults(func=commands.cmd_init)
+
+    db = sub.add_parser("db", help="the state database")
+    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbsub.add_parser("upgrade", help="apply migrations (also done on every start)").set_defaults(
+        func=commands.cmd_db_upgrade
+    )
+
+    conf = sub.add_parser("conflicts", help="review what two systems disagree on")
+    csub = conf.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cl = csub.add_parser("list", help="the open conflicts")
+    fmt(cl, "table", "json", "csv")
+    cl.add_argument("--all", action="store_true", help="include settled conflicts")
+    cs = csub.add_parser("show", help="one conflict with every system's value")
+    cs.add_argument("id", type=int, help="the conflict's ID (from conflicts list)")
+    cr = csub.add_parser("resolve", help="settle a conflict; pushed on the next run")
+    cr.add_argument("id", type=int, help="the conflict's ID (from conflicts list)")
+    choice = cr.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--take", metavar="SYSTEM", help="keep this system's value")
+    choice.add_argument("--value", help="use this value instead")
+    choice.add_argument("--dismiss", action="store_true", help="keep the base value")
+    ce = csub.add_parser("export", help="a self-contained report to read or mail")
+    fmt(ce, "html", "csv", "json")
+    ce.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    ce.add_argument("--all", action="store_true", help="include settled conflicts")
+    for c in (cl, cs, cr, ce):
+        c.set_defaults(func=commands.cmd_conflicts)
+
+    dl = sub.add_parser("deletions", help="deletions held by the mass-delete guard")
+    dsub = dl.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dls = dsub.add_parser("list", help="the deletions the last run held")
+    fmt(dls, "table", "json")
+    dla = dsub.add_parser(
+        "allow", help="allow held deletions; the next full listing of their system does them"
+    )
+    dla.add_argument("ids", nargs="*", type=int, metavar="ID", help="held deletions by ID")
+    dla.add_argument("--system", metavar="NAME", help="every held deletion of this system")
+    for c in (dls, dla):
+        c.set_defaults(func=commands.cmd_deletions)
+
+    ex = sub.add_parser("explain", help="why each field of a contact holds its value")
+    ex.add_argument("email", help="the contact's email address")
+    fmt(ex, "table", "json")
+    ex.set_defaults(func=commands.cmd_explain)
+
+    sv = sub.add_parser("serve", help="the conflict review page (127.0.0.1:8470 by default)")
+    sv.add_argument("--listen", metavar="HOST:PORT", help="default: [review] listen")
+    sv.set_defaults(func=commands.cmd_serve)
+
+    st = sub.add_parser(
+        "status", help="last runs, cursors, conflicts, held deletions (exit 1: a system failing)"
+    )
+    fmt(st, "table", "json")
+    st.set_defaults(func=commands.cmd_status)
+
+    demo = sub.add_parser("demo", help="sync the five bundled vendor emulators, twice")
+    demo.add_argument("--dir", default=".contactsync/demo", help="where the demo keeps its state")
+    demo.add_argument("--runs", type=int, default=2, help="how many runs (default 2)")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the emulators up afterwards (for serve, once)"
+    )
+    demo.set_defaults(func=commands.cmd_demo)
+
+    sb = sub.add_parser("sandbox", help="serve the vendor emulators on 127.0.0.1")
+    sb.add_argument("--port", type=int, default=8600, help="first port; one per vendor")
+    sb.set_defaults(func=commands.cmd_sandbox)
+
+    sub.add_parser(
+        "daemon", help="sync every [sync] interval until SIGTERM (docs/operations.md)"
+    ).set_defaults(func=commands.cmd_daemon)
+
+    comp = sub.add_parser(
+        "completion", help='print a shell completion script: eval "$(contactsync completion bash)"'
+    )
+    comp.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete for")
+    comp.set_defaults(func=commands.cmd_completion)
 
 
 def _logging(args: argparse.Namespace) -> None:
