@@ -16,7 +16,7 @@ from rich.table import Table
 from sync.config import Settings
 from sync.errors import RecordError, UsageError
 from sync.store.models import Conflict, Contact
-from sync.store.repo import Store, now
+from sync.store.repo import Store, aware, now
 
 
 def as_dict(conflict: Conflict, contact: Contact) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def as_dict(conflict: Conflict, contact: Contact) -> dict[str, Any]:
         "status": conflict.status,
         "resolution": conflict.resolution,
         "resolved_by": conflict.resolved_by,
-        "created_at": conflict.created_at.isoformat() if conflict.created_at else None,
+        "created_at": aware(conflict.created_at).isoformat() if conflict.created_at else None,
     }
 
 

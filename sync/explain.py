@@ -16,11 +16,11 @@ from rich.table import Table
 from sync.config import Settings
 from sync.errors import UsageError
 from sync.store.models import Conflict, FieldChange
-from sync.store.repo import Store
+from sync.store.repo import Store, aware
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    return aware(value).isoformat() if value is not None else None  # SQLite drops the zone
 
 
 def _change(row: FieldChange) -> dict[str, Any]:

@@ -186,6 +186,42 @@ def test_status_exits_1_when_a_systems_last_run_failed_and_times_carry_their_zon
     assert json.loads(run(folder, "status", "--format", "json", env=env).stdout)["failing"]
 
 
+def _times(value: object) -> list[str]:
+    """Every string in a JSON document that is a date with a time."""
+    from datetime import datetime
+
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _times(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _times(v)]
+    if isinstance(value, str) and "T" in value:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return []
+        return [value]
+    return []
+
+
+def test_every_time_in_json_output_carries_its_zone(folder: Path) -> None:
+    assert run(folder, "once").returncode == 0
+    for name, title in (("crm.csv", "Countess"), ("desk.csv", "Duchess")):
+        path = folder / name
+        text = path.read_text().splitlines()
+        text[0] += ",title"
+        text[1:] = [line + "," + (title if "p1@" in line else "") for line in text[1:]]
+        path.write_text("\n".join(text) + "\n")
+    assert run(folder, "once").returncode == 0
+    found = []
+    for args in (("status",), ("conflicts", "list"), ("explain", "p1@example.org")):
+        done = run(folder, *args, "--format", "json")
+        assert done.returncode == 0, done.stderr
+        found += _times(json.loads(done.stdout))
+    assert len(found) > 5
+    naive = [t for t in found if not t.endswith("+00:00")]
+    assert not naive, naive
+
+
 def test_output_is_not_cut_to_80_columns_when_piped(folder: Path) -> None:
     long = "a-rather-long-address-of-someone-" + "x" * 40 + "@example.org"
     (folder / "crm.csv").write_text(f"id,email,first_name\n1,{long},Ada\n")
