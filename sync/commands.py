@@ -31,7 +31,13 @@ def _settings(args: argparse.Namespace, *, systems: bool = False) -> Settings:
     settings = load_config(path)
     if systems and not settings.systems:
         raise ConfigError(
-            [Problem(str(path), "no systems to sync: add a [systems.NAME] table")],
+            [
+                Problem(
+                    str(path),
+                    "no systems to sync: add a [systems.NAME] table (or enable one: "
+                    "every system present has enabled = false)",
+                )
+            ],
             title=f"{path}: nothing to do (`contactsync init` writes a sync.toml to start from):",
         )
     return settings
