@@ -1,4 +1,5 @@
-"""The command line: once, daemon, conflicts, explain, serve, status, check, demo, sandbox, db.
+"""The command line: once, daemon, conflicts, explain, serve, status, check, demo, sandbox, db,
+worker and fleet (sync/fleet/cli.py).
 
 Exit status: 0 all went through; 1 some records failed or deletions were held; 2 a usage or
 configuration error (printed as a list of problems, never a traceback).
@@ -218,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=cmd_sandbox)
 
     sub.add_parser("daemon", help="sync on a schedule until stopped").set_defaults(func=cmd_daemon)
+
+    from sync.fleet.cli import register as register_fleet  # argparse only; the fleet loads lazily
+
+    register_fleet(sub)
     return p
 
 

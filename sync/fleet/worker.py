@@ -1,0 +1,162 @@
+"""`contactsync worker --fleet fleet.toml`: one process of the fleet; start any number of them
+on any number of machines that reach the queue database and the configurations' stores.
+
+Each process runs two procrastinate workers on one event loop: the sync queue with
+[worker] concurrency runs at once (each in a thread with its own event loop), and the
+control queue (the tick that defers due runs, the retry of stalled jobs) with one, so that
+scheduling never waits behind sync runs. SIGTERM or SIGINT: no new job is taken, the runs in
+flight send nothing new, journal and commit what they did, release their leases, and the
+process exits 0 (the rest goes at each configuration's next run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import text
+
+from sync import http, lease
+from sync.fleet.app import CONTROL_QUEUE, SYNC_QUEUE, FleetApp, WorkerContext
+from sync.fleet.budget import Limiters
+from sync.fleet.observe import FleetMetrics, WorkerHealth
+from sync.fleet.queue import QueueDb
+from sync.fleet.runner import Outcome
+from sync.fleet.settings import Fleet
+from sync.monitor import Listener
+
+log = logging.getLogger("sync.fleet.worker")
+
+
+class Worker:
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.holder = lease.default_holder(fleet.worker.name)
+        self.db = QueueDb(fleet.queue_url(), pool_size=fleet.worker.concurrency + 2)
+        self.stop = threading.Event()
+        self.health = WorkerHealth(fleet.worker.unhealthy_after)
+        self.metrics = FleetMetrics()
+        self._running = 0
+        self._count = threading.Lock()
+        context = WorkerContext(
+            self.db, self.holder, self.stop, self._metrics_for, on_outcome=self._outcome
+        )
+        self.fleet_app = FleetApp(fleet, context)
+
+    def _metrics_for(self, config: str) -> Any:
+        with self._count:
+            self._running += 1
+            self.metrics.in_flight.set(self._running)
+        return self.metrics.for_config(config)
+
+    def _outcome(self, config: str, outcome: Outcome) -> None:
+        with self._count:
+            self._running -= 1
+            self.metrics.in_flight.set(self._running)
+
+    def prepare(self) -> None:
+        """The queue's schema, a schedule row per configuration, the budgets as configured."""
+        self.fleet_app.ensure_schema(self.db)
+        self.db.enrol(self.fleet.members.values())
+        self.db.set_budgets(self.fleet.budgets.values())
+
+    def serve(self) -> int:
+        self.prepare()
+        http.set_limiter_factory(Limiters(self.fleet, self.db))
+        listener = None
+        if self.fleet.worker.listen:
+            listener = Listener(self.fleet.worker.listen, self.health, self.metrics)
+            listener.start()
+        probe = threading.Thread(target=self._probe, name="queue-probe", daemon=True)
+        probe.start()
+        try:
+            asyncio.run(self._main())
+        finally:
+            self.stop.set()
+            http.set_limiter_factory(None)
+            if listener is not None:
+                listener.stop()
+            self.db.dispose()
+        log.info("worker %s stopped", self.holder)
+        return 0
+
+    async def _main(self) -> None:
+        app = self.fleet_app.app
+        options: dict[str, Any] = {
+            "install_signal_handlers": False,  # ours below also tells the runs to stop
+            "update_heartbeat_interval": self.fleet.seconds("heartbeat"),
+            "stalled_worker_timeout": self.fleet.seconds("stalled_after"),
+        }
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            log.info("signal %d: finishing the runs in flight, then stopping", signum)
+            self.stop.set()
+            stopping.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        async with app.open_async():
+            workers = [
+                asyncio.create_task(
+                    app.run_worker_async(
+                        queues=[SYNC_QUEUE],
+                        concurrency=self.fleet.worker.concurrency,
+                        name=f"{self.holder}/sync",
+                        **options,
+                    )
+                ),
+                asyncio.create_task(
+                    app.run_worker_async(
+                        queues=[CONTROL_QUEUE], concurrency=1, name=f"{self.holder}/control",
+                        **options,
+                    )
+                ),
+            ]  # fmt: skip
+            waiting = asyncio.create_task(stopping.wait())
+            log.info(
+                "worker %s: %d configuration(s), %d run(s) at once",
+                self.holder,
+                len(self.fleet.members),
+                self.fleet.worker.concurrency,
+            )
+            done, _ = await asyncio.wait([*workers, waiting], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiting and task.exception() is not None:
+                    log.error("a procrastinate worker stopped: %s", task.exception())
+            self.stop.set()
+            for task in workers:
+                task.cancel()  # procrastinate then waits for the jobs in flight
+            await asyncio.gather(*workers, return_exceptions=True)
+            waiting.cancel()
+
+    def _probe(self) -> None:
+        """/healthz: can this worker reach the queue database?"""
+        every = self.fleet.seconds("tick")
+        while not self.stop.is_set():
+            try:
+                with self.db.engine.connect() as c:
+                    c.execute(text("SELECT 1"))
+                self.health.ok()
+            except Exception as exc:
+                self.health.failed(f"queue database: {type(exc).__name__}")
+            self.stop.wait(every)
+
+
+def main(fleet: Fleet, console: Console) -> int:
+    if logging.getLogger().level > logging.DEBUG:
+        # procrastinate logs every job and every periodic deferral at INFO: with a tick
+        # every few seconds that drowns the runs' own lines (-v shows them)
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    listen = fleet.worker.listen
+    console.print(
+        f"contactsync worker: {len(fleet.members)} configuration(s) from {fleet.path}, "
+        f"{fleet.worker.concurrency} run(s) at once"
+        + (f", health and metrics on {listen}" if listen else "")
+    )
+    return Worker(fleet).serve()
