@@ -144,8 +144,11 @@ class FleetApp:
         )
         count = 0
         for job in stalled:
-            log.warning("job %s (%s) was running on a worker that stopped: retried", job.id,
-                        job.task_kwargs.get("config"))  # fmt: skip
+            log.warning(
+                "job %s (%s) was running on a worker that stopped: retried",
+                job.id,
+                job.task_kwargs.get("config"),
+            )
             try:
                 await manager.retry_job(job)
             except exceptions.UniqueViolation:

@@ -23,7 +23,14 @@ def _fleet_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
+    import logging
+
     from sync.fleet.settings import load_fleet
+
+    if logging.getLogger().level > logging.DEBUG:
+        # procrastinate logs every job and every periodic deferral at INFO: with a tick
+        # every few seconds that drowns the runs' own lines (-v shows them)
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
 
     return load_fleet(Path(args.fleet or os.environ.get(FLEET_ENV) or "fleet.toml"))
 
@@ -33,7 +40,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from sync.fleet import worker
 
-    return worker.main(_load(args), Console())
+    fleet = _load(args)
+    if args.listen:
+        fleet = worker.listening(fleet, args.listen)
+    return worker.main(fleet, Console())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -63,6 +73,11 @@ def register(sub: Any) -> None:
     """Add the fleet's commands to contactsync's subcommands."""
     worker = sub.add_parser("worker", help="run a fleet worker (many configurations)")
     _fleet_arg(worker)
+    worker.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="/healthz and /metrics here (default: [worker] listen; one port per worker)",
+    )
     worker.set_defaults(func=cmd_worker)
 
     fleet = sub.add_parser("fleet", help="the fleet's configurations: check, status")

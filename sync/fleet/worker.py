@@ -12,6 +12,7 @@ process exits 0 (the rest goes at each configuration's next run).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import threading
@@ -21,6 +22,7 @@ from rich.console import Console
 from sqlalchemy import text
 
 from sync import http, lease
+from sync.config import parse_listen
 from sync.fleet.app import CONTROL_QUEUE, SYNC_QUEUE, FleetApp, WorkerContext
 from sync.fleet.budget import Limiters
 from sync.fleet.observe import FleetMetrics, WorkerHealth
@@ -113,11 +115,13 @@ class Worker:
                 ),
                 asyncio.create_task(
                     app.run_worker_async(
-                        queues=[CONTROL_QUEUE], concurrency=1, name=f"{self.holder}/control",
+                        queues=[CONTROL_QUEUE],
+                        concurrency=1,
+                        name=f"{self.holder}/control",
                         **options,
                     )
                 ),
-            ]  # fmt: skip
+            ]
             waiting = asyncio.create_task(stopping.wait())
             log.info(
                 "worker %s: %d configuration(s), %d run(s) at once",
@@ -148,11 +152,18 @@ class Worker:
             self.stop.wait(every)
 
 
+def listening(fleet: Fleet, listen: str) -> Fleet:
+    """The fleet with this worker's own /healthz and /metrics address (--listen)."""
+    from sync.errors import UsageError
+
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        raise UsageError(f"--listen: {exc}") from None
+    return dataclasses.replace(fleet, worker=fleet.worker.model_copy(update={"listen": listen}))
+
+
 def main(fleet: Fleet, console: Console) -> int:
-    if logging.getLogger().level > logging.DEBUG:
-        # procrastinate logs every job and every periodic deferral at INFO: with a tick
-        # every few seconds that drowns the runs' own lines (-v shows them)
-        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     listen = fleet.worker.listen
     console.print(
         f"contactsync worker: {len(fleet.members)} configuration(s) from {fleet.path}, "

@@ -1,0 +1,263 @@
+"""A fleet as it runs: three worker processes, thirty configurations (CSV files, twelve of them
+also on Lightening emulators, one whose Lightening is not there), PostgreSQL started by the
+tests. One worker is killed by SIGKILL after a Lightening write landed but before its answer
+came back; another takes the job up and the journal recovers it. Checked afterwards: every
+configuration converged; no two runs of one configuration overlapped (their stores' runs);
+no write reached an emulator twice and none was lost; the three workers together kept the
+shared Lightening budget (its request times at the emulators); the failing configuration
+backed off alone; the survivors' /metrics, `fleet status` and SIGTERM."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from sync.sandbox.base import LoggedRequest
+from sync.sandbox.serve import free_port
+from sync.store.models import Action, Run
+from sync.store.repo import Store
+from tests import pgcluster
+from tests.fleet_world import FleetWorld, build
+
+pytestmark = pytest.mark.postgres
+
+CONFIGS, PEOPLE, LIGHTENING = 30, 6, 12
+RATE = 10.0  # the shared Lightening budget, requests per second, all workers together
+KILL_AT_WRITE = 20
+BROKEN = "org29"
+
+
+def wait_for(what: str, check: Any, timeout: float, world: FleetWorld) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    logs = "\n".join(f"--- worker {i}\n{world.log(i)[-3000:]}" for i in range(len(world.workers)))
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+def emails_in(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return sorted(row["email"] for row in csv.DictReader(fh))
+
+
+@pytest.fixture
+def world(tmp_path: Path, pg_server: str) -> Iterator[FleetWorld]:
+    made = build(
+        tmp_path,
+        pgcluster.fresh_database(pg_server),
+        pgcluster.fresh_database(pg_server),
+        configs=CONFIGS,
+        people=PEOPLE,
+        lightening=LIGHTENING,
+        broken=1,
+        latency=0.03,
+        budget={"base_url": "http://127.0.0.1:", "rate": RATE, "burst": 1, "configs": ["org*"]},
+    )
+    yield made
+    made.stop()
+
+
+def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
+    world: FleetWorld,
+) -> None:
+    arrivals: list[float] = []
+    killed: dict[str, Any] = {}
+    lock = threading.Lock()
+    engines = {name: sa.create_engine(world.state_url(name)) for name in world.targets}
+
+    def holder_of(config: str) -> str | None:
+        with engines[config].connect() as c:
+            return c.execute(sa.text("SELECT holder FROM leases WHERE name = 'sync'")).scalar()
+
+    def watch(served_index: int) -> Any:
+        def on_request(request: LoggedRequest, phase: str) -> None:
+            if phase == "received":
+                with lock:
+                    arrivals.append(time.monotonic())
+                return
+            if not request.is_write or request.method != "POST":
+                return
+            with lock:
+                killed.setdefault("writes", 0)
+                killed["writes"] += 1
+                if killed["writes"] != KILL_AT_WRITE:
+                    return
+            customer = int((request.json() or {}).get("customer_id", 1))
+            config = next(
+                n
+                for n, t in world.targets.items()
+                if t.served is world.emulators[served_index] and t.customer == customer
+            )
+            holder = holder_of(config)
+            assert holder is not None
+            pid = int(holder.split(":")[1])
+            assert pid in {p.pid for p in world.workers}, holder
+            killed.update(config=config, holder=holder, pid=pid, at=time.time())
+            os.kill(pid, signal.SIGKILL)  # the write landed; its answer never arrives
+
+        return on_request
+
+    for i, served in enumerate(world.emulators):
+        served.emulator.on_request = watch(i)
+
+    port = free_port()
+    world.start_worker(0, listen=f"127.0.0.1:{port}")
+    world.start_worker(1)
+    world.start_worker(2)
+
+    wait_for("a worker to be killed mid-run", lambda: "pid" in killed, 90, world)
+    victim = next(p for p in world.workers if p.pid == killed["pid"])
+    assert victim.wait(timeout=10) == -signal.SIGKILL
+
+    def converged() -> bool:
+        for name, people in world.people.items():
+            if name != BROKEN and emails_in(world.folder(name) / "b.csv") != sorted(
+                p["email"] for p in people
+            ):
+                return False
+        return all(len(lightening_emails(world, name)) >= PEOPLE for name in world.targets)
+
+    wait_for("every configuration to converge", converged, 90, world)
+    for i, proc in enumerate(world.workers):
+        assert proc is victim or proc.poll() is None, world.log(i)
+
+    # nothing lost or doubled: each Lightening customer holds its people once, and no write
+    # reached an emulator twice (the killed run's create was found again, not resent)
+    for name in world.targets:
+        assert lightening_emails(world, name) == sorted(p["email"] for p in world.people[name])
+    for served in world.emulators:
+        sent = [(r.method, r.path, r.body) for r in served.emulator.writes()]
+        assert len(sent) == len(set(sent)), f"{served.name} received a write twice"
+        creates = [r for r in served.emulator.writes() if r.method == "POST"]
+        customers = sum(1 for t in world.targets.values() if t.served is served)
+        assert len(creates) == customers * PEOPLE, f"{served.name}: {len(creates)} creates"
+
+    # the killed run: crashed in its store, its create in flight recovered by the next run,
+    # which another worker made after the kill
+    victim_store = Store(world.state_url(killed["config"]), migrate=False)
+    try:
+        with victim_store.session() as s:
+            runs = list(s.scalars(sa.select(Run).order_by(Run.id)))
+            dead = [r for r in runs if r.holder == killed["holder"]]
+            assert dead and dead[-1].status == "crashed", [(r.holder, r.status) for r in runs]
+            states = Counter(
+                a.state for a in s.scalars(sa.select(Action).where(Action.run_id == dead[-1].id))
+            )
+            assert states["recovered"] >= 1, states
+            after = [r for r in runs if r.id > dead[-1].id]
+            assert after and after[0].holder != killed["holder"]
+            assert after[0].status in ("ok", "partial")
+            assert after[0].started_at.timestamp() > killed["at"]
+    finally:
+        victim_store.dispose()
+
+    assert_no_overlapping_runs(world)
+    assert_budget_kept(arrivals)
+    assert_failing_configuration_backed_off(world)
+
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'contactsync_runs_total{config="' in metrics
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["healthy"]
+
+    status = subprocess.run(
+        [sys.executable, "-m", "sync", "fleet", "status", "--fleet", str(world.fleet),
+         "--format", "json"],
+        capture_output=True, text=True, env=world.env, check=True, timeout=60,
+    )  # fmt: skip
+    rows = {c["config"]: c for c in json.loads(status.stdout)["configs"]}
+    assert len(rows) == CONFIGS
+    assert rows["org00"]["last_run"]["status"] == "ok"
+    assert rows[BROKEN]["failures_in_row"] >= 2 and rows[BROKEN]["last_run"]["status"]
+    assert all(c["open_conflicts"] == 0 for c in rows.values())
+
+    for proc in world.workers:
+        if proc is not victim:
+            proc.send_signal(signal.SIGTERM)
+    for i, proc in enumerate(world.workers):
+        if proc is not victim:
+            assert proc.wait(timeout=30) == 0, world.log(i)
+    for engine in engines.values():
+        engine.dispose()
+
+
+def lightening_emails(world: FleetWorld, config: str) -> list[str]:
+    target = world.targets[config]
+    store: Any = target.served.emulator.store  # type: ignore[attr-defined]
+    return sorted(e["email"] for e in store.values() if e["customer_id"] == target.customer)
+
+
+def assert_no_overlapping_runs(world: FleetWorld) -> None:
+    """From each configuration's own store: a run starts only after the one before it
+    finished (a crashed run's end is its death, before the next one's start)."""
+    for name in world.people:
+        engine = sa.create_engine(world.state_url(name))
+        try:
+            with engine.connect() as c:
+                runs = c.execute(
+                    sa.text("SELECT started_at, finished_at, status FROM runs ORDER BY id")
+                ).all()
+        finally:
+            engine.dispose()
+        assert runs, f"{name} never ran"
+        for before, after in itertools.pairwise(runs):
+            assert after.started_at > before.started_at, name
+            if before.status != "crashed":
+                assert before.finished_at is not None and before.finished_at <= after.started_at, (
+                    f"{name}: runs overlap: {before} and {after}"
+                )
+
+
+def assert_budget_kept(arrivals: list[float]) -> None:
+    """In every window of two seconds, at most RATE x 2 requests and the burst of one (and one
+    more for the jitter between a token's moment and the request's arrival)."""
+    times = sorted(arrivals)
+    assert len(times) > 4 * RATE, f"too few requests ({len(times)}) to say anything"
+    window, most = 2.0, 0
+    j = 0
+    for i, t in enumerate(times):
+        while times[j] < t - window:
+            j += 1
+        most = max(most, i - j + 1)
+    assert most <= RATE * window + 2, f"{most} requests within {window}s at {RATE}/s"
+    # the budget was what held them back: the demand was there to exceed it
+    busy = times[-1] - times[0]
+    assert len(times) / busy > 0.5 * RATE, (len(times), busy)
+
+
+def assert_failing_configuration_backed_off(world: FleetWorld) -> None:
+    engine = sa.create_engine(world.queue_url)
+    try:
+        with engine.connect() as c:
+            row = c.execute(
+                sa.text(
+                    "SELECT failures, next_at - finished_at AS wait, last_error "
+                    "FROM contactsync_fleet_schedule WHERE config = :c"
+                ),
+                {"c": BROKEN},
+            ).one()
+    finally:
+        engine.dispose()
+    assert row.failures >= 2, row
+    assert "lightening" in (row.last_error or ""), row
+    # interval 2s; after k failures in a row the next run waits 2s x 2^k
+    assert row.wait.total_seconds() >= 2 * 2**row.failures - 1.5, row
