@@ -120,10 +120,11 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
     for i, served in enumerate(world.emulators):
         served.emulator.on_request = watch(i)
 
-    port = free_port()
-    world.start_worker(0, listen=f"127.0.0.1:{port}")
-    world.start_worker(1)
-    world.start_worker(2)
+    queued = QueueWatch(world.queue_url)
+    queued.start()
+    ports = [free_port() for _ in range(3)]
+    for i, port in enumerate(ports):
+        world.start_worker(i, listen=f"127.0.0.1:{port}")
 
     wait_for("a worker to be killed mid-run", lambda: "pid" in killed, 90, world)
     victim = next(p for p in world.workers if p.pid == killed["pid"])
@@ -172,9 +173,16 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
         victim_store.dispose()
 
     assert_no_overlapping_runs(world)
+    queued.stop()
+    # procrastinate's lock: never two jobs of one configuration running; its queueing lock:
+    # never two waiting (runs that overran the 2s interval did not pile up jobs)
+    assert queued.samples > 10
+    assert queued.most["doing"] == 1, queued.most
+    assert queued.most["todo"] == 1, queued.most
     assert_budget_kept(arrivals)
     assert_failing_configuration_backed_off(world)
 
+    port = next(p for p, w in zip(ports, world.workers, strict=True) if w is not victim)
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert 'contactsync_runs_total{config="' in metrics
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()["healthy"]
@@ -198,6 +206,38 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
             assert proc.wait(timeout=30) == 0, world.log(i)
     for engine in engines.values():
         engine.dispose()
+
+
+class QueueWatch(threading.Thread):
+    """Samples procrastinate's jobs table: the most sync jobs of one configuration seen
+    running, and waiting, at one moment."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = sa.create_engine(url)
+        self.most = {"doing": 0, "todo": 0}
+        self.samples = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        q = sa.text(
+            "SELECT status, max(n) FROM (SELECT status, lock, count(*) AS n "
+            "FROM procrastinate_jobs WHERE task_name = 'contactsync.sync' "
+            "AND status IN ('doing', 'todo') GROUP BY status, lock) AS per GROUP BY status"
+        )
+        while not self.done.wait(0.2):
+            try:
+                with self.engine.connect() as c:
+                    for status, n in c.execute(q):
+                        self.most[status] = max(self.most[status], int(n))
+                self.samples += 1
+            except sa.exc.ProgrammingError:  # no worker has made the tables yet
+                pass
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(timeout=5)
+        self.engine.dispose()
 
 
 def lightening_emails(world: FleetWorld, config: str) -> list[str]:
@@ -228,17 +268,19 @@ def assert_no_overlapping_runs(world: FleetWorld) -> None:
 
 
 def assert_budget_kept(arrivals: list[float]) -> None:
-    """In every window of two seconds, at most RATE x 2 requests and the burst of one (and one
-    more for the jitter between a token's moment and the request's arrival)."""
+    """In every window of five seconds, at most RATE x 5 requests and the burst of one, and
+    RATE x 0.3 more for jitter: a request leaves when its token's moment comes, and reaches
+    the emulator after a delay that varies with the load of this shared machine (requests
+    whose moments were apart can arrive together)."""
     times = sorted(arrivals)
+    window, jitter = 5.0, 0.3
     assert len(times) > 4 * RATE, f"too few requests ({len(times)}) to say anything"
-    window, most = 2.0, 0
-    j = 0
+    most, j = 0, 0
     for i, t in enumerate(times):
         while times[j] < t - window:
             j += 1
         most = max(most, i - j + 1)
-    assert most <= RATE * window + 2, f"{most} requests within {window}s at {RATE}/s"
+    assert most <= RATE * (window + jitter) + 1, f"{most} requests within {window}s at {RATE}/s"
     # the budget was what held them back: the demand was there to exceed it
     busy = times[-1] - times[0]
     assert len(times) / busy > 0.5 * RATE, (len(times), busy)
