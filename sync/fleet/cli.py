@@ -50,7 +50,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     fleet = _load(args)
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(f"{fleet.path}: OK; {len(fleet.members)} configuration(s)")
     for name, m in sorted(fleet.members.items()):
         systems = ", ".join(f"{n} ({s.connector})" for n, s in m.settings.systems.items())
