@@ -95,10 +95,12 @@ def build(
     budget: dict[str, Any] | None = None,
     latency: float = 0.0,
     broken: int = 0,
+    synced: bool = False,
 ) -> FleetWorld:
     """`configs` configurations org00.. of `people` people each; the first `lightening` of
     them also sync to a Lightening customer; the last `broken` name a Lightening that is not
-    there (a configuration whose systems fail)."""
+    there (a configuration whose systems fail). `synced`: b.csv holds everyone already (the
+    state after an initial sync, without its writes)."""
     world = FleetWorld(root, root / "fleet.toml", store_url, queue_url, {})
     world.env = {**os.environ}
     for i in range(0, lightening, 2):
@@ -127,6 +129,8 @@ def build(
             for k, p in enumerate(persons)
         ]
         (folder / "a.csv").write_text("\n".join(rows) + "\n")
+        if synced:
+            (folder / "b.csv").write_text("\n".join(rows) + "\n")
         tables: dict[str, dict[str, Any]] = {
             "state": {"url": world.state_url(name)},
             "sync": {"interval": interval},

@@ -16,11 +16,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from sync import lease
+from sync.config import Settings
 from sync.engine import Engine
 from sync.errors import ConfigError, LeaseLost, SyncError
 from sync.fleet.budget import running
@@ -74,8 +76,9 @@ def run_member(
 
 def _run(member: Member, holder: str, stop: threading.Event, metrics: Metrics | None) -> Outcome:
     settings = member.settings
-    ensure_schema(settings.state_url)
-    store = Store(settings.state_url)
+    url = _store_url(settings)
+    ensure_schema(url)
+    store = Store(url)
     try:
         keeper = lease.LeaseKeeper(store, holder, settings.lease_ttl)
         deadline = time.monotonic() + settings.lease_ttl + 5
@@ -103,11 +106,18 @@ def _run(member: Member, holder: str, stop: threading.Event, metrics: Metrics | 
     return Outcome(report.status, bool(unlisted), error, report.run_id, report)
 
 
-def ensure_schema(url: str) -> None:
+def _store_url(settings: Settings) -> Any:
+    """The URL to open the store with: with its password where the configuration gives one
+    ([state] password_env/password_file, where the config loader offers it)."""
+    return getattr(settings, "state_connect_url", None) or settings.state_url
+
+
+def ensure_schema(url: Any) -> None:
     """A PostgreSQL store named by its schema (options=-csearch_path=NAME) gets the schema
     created if it is missing, so that a new organisation's configuration is all it takes."""
     u = make_url(url)
-    if u.get_backend_name() != "postgresql" or url in _ensured:
+    key = u.render_as_string()  # the password hidden: this set is kept in memory only
+    if u.get_backend_name() != "postgresql" or key in _ensured:
         return
     options = u.query.get("options", "")
     found = SCHEMA.search(" ".join(options) if isinstance(options, tuple) else options)
@@ -119,4 +129,4 @@ def ensure_schema(url: str) -> None:
             c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{found.group(1)}"'))
     finally:
         engine.dispose()
-    _ensured.add(url)
+    _ensured.add(key)
