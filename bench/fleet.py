@@ -141,8 +141,18 @@ def run_seconds(world: FleetWorld, mark: Any) -> dict[str, float]:
 
 
 def start(world: FleetWorld, count: int) -> None:
+    """Start workers and wait until each is taking jobs (its imports and schema check are
+    not part of a cycle)."""
+    first = len(world.workers)
     for _ in range(count):
         world.start_worker(len(world.workers))
+    deadline = time.monotonic() + 120
+    ready = f": {len(world.people)} configuration(s), "
+    for i in range(first, first + count):
+        while ready not in world.log(i):
+            if time.monotonic() > deadline or world.workers[i].poll() is not None:
+                raise RuntimeError(f"worker {i} did not start:\n{world.log(i)}")
+            time.sleep(0.1)
 
 
 def stop_workers(world: FleetWorld) -> None:
@@ -216,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
             for round_, count in enumerate(int(w) for w in args.workers.split(",")):
                 edited = edit(world, args.edit, round_)
                 start(world, count)
-                time.sleep(2)  # the workers' start (imports, schema check) is not the cycle
                 print(f"{count} worker(s): {edited} edits", flush=True)
                 measured = cycle(world, queue, args.timeout)
                 measured.update(workers=count, edits=edited, load=os.getloadavg())
