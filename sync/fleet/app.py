@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions, jobs
+from sqlalchemy.exc import SQLAlchemyError
 
+from sync.errors import UsageError
 from sync.fleet.queue import QueueDb
 from sync.fleet.runner import Outcome, run_member
 from sync.fleet.settings import Fleet
@@ -37,6 +40,21 @@ SYNC_QUEUE = "contactsync_sync"
 CONTROL_QUEUE = "contactsync_control"
 SYNC_TASK = "contactsync.sync"
 SCHEMA_LOCK = 0x70726F63  # advisory lock around applying procrastinate's schema ("proc")
+
+
+def queue_unreachable(fleet: Fleet, exc: BaseException) -> UsageError:
+    """The clear message for a queue database that cannot be reached (never its password)."""
+    where = fleet.queue_url().render_as_string(hide_password=True)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UsageError(f"{fleet.path}: queue.url: cannot use the queue database {where}: {first}")
+
+
+QUEUE_ERRORS: tuple[type[BaseException], ...] = (
+    SQLAlchemyError,
+    psycopg.Error,
+    exceptions.ConnectorException,
+    OSError,
+)
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from sync.errors import StoreError, UsageError
-from sync.fleet.app import SYNC_QUEUE, FleetApp
+from sync.fleet.app import QUEUE_ERRORS, SYNC_QUEUE, FleetApp, queue_unreachable
 from sync.fleet.queue import QueueDb
 from sync.fleet.settings import Fleet
 from sync.store.repo import Store
@@ -22,17 +22,17 @@ from sync.store.repo import Store
 def collect(fleet: Fleet) -> dict[str, Any]:
     db = QueueDb(fleet.queue_url(), pool_size=1)
     try:
-        try:
-            schedule = db.schedule()
-            budgets = db.usage()
-        except SQLAlchemyError as exc:
-            raise UsageError(
-                f"cannot read the fleet's tables in the queue database ({type(exc).__name__}): "
-                "has a worker started on it yet?"
-            ) from None
+        schedule = db.schedule()
+        budgets = db.usage()
+        doing = asyncio.run(_running(fleet))
+    except ProgrammingError:
+        raise UsageError(
+            f"{fleet.path}: the queue database has no fleet tables yet: start a worker first"
+        ) from None
+    except QUEUE_ERRORS as exc:
+        raise queue_unreachable(fleet, exc) from None
     finally:
         db.dispose()
-    doing = asyncio.run(_running(fleet))
     out = []
     for name, member in sorted(fleet.members.items()):
         row = schedule.get(name)

@@ -23,7 +23,14 @@ from sqlalchemy import text
 
 from sync import http, lease
 from sync.config import parse_listen
-from sync.fleet.app import CONTROL_QUEUE, SYNC_QUEUE, FleetApp, WorkerContext
+from sync.fleet.app import (
+    CONTROL_QUEUE,
+    QUEUE_ERRORS,
+    SYNC_QUEUE,
+    FleetApp,
+    WorkerContext,
+    queue_unreachable,
+)
 from sync.fleet.budget import Limiters
 from sync.fleet.observe import FleetMetrics, WorkerHealth
 from sync.fleet.queue import QueueDb
@@ -67,7 +74,11 @@ class Worker:
         self.db.set_budgets(self.fleet.budgets.values())
 
     def serve(self) -> int:
-        self.prepare()
+        try:
+            self.prepare()
+        except QUEUE_ERRORS as exc:
+            self.db.dispose()
+            raise queue_unreachable(self.fleet, exc) from None
         http.set_limiter_factory(Limiters(self.fleet, self.db))
         listener = None
         if self.fleet.worker.listen:
@@ -76,7 +87,7 @@ class Worker:
         probe = threading.Thread(target=self._probe, name="queue-probe", daemon=True)
         probe.start()
         try:
-            asyncio.run(self._main())
+            code = asyncio.run(self._main())
         finally:
             self.stop.set()
             http.set_limiter_factory(None)
@@ -84,9 +95,11 @@ class Worker:
                 listener.stop()
             self.db.dispose()
         log.info("worker %s stopped", self.holder)
-        return 0
+        return code
 
-    async def _main(self) -> None:
+    async def _main(self) -> int:
+        """0 after a signal; 1 if procrastinate's worker stopped by itself (the queue
+        database went away, say), so that systemd's Restart=on-failure starts it again."""
         app = self.fleet_app.app
         options: dict[str, Any] = {
             "install_signal_handlers": False,  # ours below also tells the runs to stop
@@ -130,14 +143,16 @@ class Worker:
                 self.fleet.worker.concurrency,
             )
             done, _ = await asyncio.wait([*workers, waiting], return_when=asyncio.FIRST_COMPLETED)
+            code = 0 if waiting in done else 1
             for task in done:
-                if task is not waiting and task.exception() is not None:
+                if task is not waiting:
                     log.error("a procrastinate worker stopped: %s", task.exception())
             self.stop.set()
             for task in workers:
                 task.cancel()  # procrastinate then waits for the jobs in flight
             await asyncio.gather(*workers, return_exceptions=True)
             waiting.cancel()
+        return code
 
     def _probe(self) -> None:
         """/healthz: can this worker reach the queue database?"""

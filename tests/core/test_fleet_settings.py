@@ -140,3 +140,19 @@ def test_a_plain_once_never_imports_procrastinate() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("command", [["worker"], ["fleet", "status"]])
+def test_a_queue_database_that_is_away_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    (tmp_path / "fleet.toml").write_text(
+        '[queue]\nurl = "postgresql://fleet@127.0.0.1:9/fleet"\n'  # nothing listens on 9
+        '[configs]\npaths = ["orgs/*/sync.toml"]\n'
+    )
+    org(tmp_path, "acme", state("acme") + CSV)
+    code = main([*command, "--fleet", str(tmp_path / "fleet.toml")])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert "queue.url: cannot use the queue database postgresql+psycopg://fleet@127.0.0.1:9" in err
+    assert "Traceback" not in err
