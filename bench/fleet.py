@@ -178,6 +178,43 @@ def wait_enrolled(world: FleetWorld, queue: sa.Engine) -> None:
     raise RuntimeError("the workers did not enrol the configurations")
 
 
+def overhead(world: FleetWorld, config: str, repeat: int) -> dict[str, float]:
+    """CPU of one configuration's run in this process, twice: as a worker runs it
+    (runner.run_member: the configuration read again, its store opened, the lease, the engine)
+    and the engine's run alone on a store kept open: the difference is the worker's own part,
+    free of the other processes' noise that the cycles' wall times carry."""
+    import asyncio
+    import threading
+
+    from sync.engine import Engine
+    from sync.fleet.runner import run_member
+    from sync.fleet.settings import load_fleet
+    from sync.store.repo import Store
+
+    os.environ.update(world.env)
+    fleet = load_fleet(world.fleet)
+    stop = threading.Event()
+    run_member(fleet, config, "bench:1:x", stop)  # the schema made, the modules loaded
+    started = time.process_time()
+    for _ in range(repeat):
+        run_member(fleet, config, "bench:1:x", stop)
+    member_ms = (time.process_time() - started) / repeat * 1000
+    settings = fleet.members[config].settings
+    store = Store(settings.state_url)
+    try:
+        started = time.process_time()
+        for _ in range(repeat):
+            asyncio.run(Engine(settings, store).run())
+        engine_ms = (time.process_time() - started) / repeat * 1000
+    finally:
+        store.dispose()
+    return {
+        "run_member_cpu_ms": member_ms,
+        "engine_cpu_ms": engine_ms,
+        "worker_part_cpu_ms": member_ms - engine_ms,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.fleet", description=__doc__.split("\n")[0]
@@ -188,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="runs at once per worker")
     parser.add_argument("--edit", type=float, default=0.01, help="fraction edited per cycle")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--repeat", type=int, default=20, help="in-process runs of one")
     parser.add_argument("--pg-url", help="a PostgreSQL server URL (else a throwaway cluster)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -223,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"first cycle: {args.configs} configurations linked", flush=True)
             result["first"] = cycle(world, queue, args.timeout)
             stop_workers(world)
+            result["in_process"] = overhead(world, "org00", args.repeat)
+            print(json.dumps(result["in_process"]), flush=True)
             for round_, count in enumerate(int(w) for w in args.workers.split(",")):
                 edited = edit(world, args.edit, round_)
                 start(world, count)

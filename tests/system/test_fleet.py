@@ -204,6 +204,15 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
     for i, proc in enumerate(world.workers):
         if proc is not victim:
             assert proc.wait(timeout=30) == 0, world.log(i)
+    # SIGTERM let the runs in flight finish and commit: none is left `running`
+    for name in world.people:
+        engine = sa.create_engine(world.state_url(name))
+        try:
+            with engine.connect() as c:
+                last = c.execute(sa.text("SELECT status FROM runs ORDER BY id DESC LIMIT 1"))
+                assert last.scalar() != "running", name
+        finally:
+            engine.dispose()
     for engine in engines.values():
         engine.dispose()
 
