@@ -215,6 +215,23 @@ def overhead(world: FleetWorld, config: str, repeat: int) -> dict[str, float]:
     }
 
 
+def table(result: dict[str, Any]) -> str:
+    """The result as the Markdown rows of bench/README.md's fleet table."""
+    lines = [
+        "| workers | configurations / min | wall s | worker CPU per job ms | queue wait median s "
+        "| job median s | engine run median s | worker part median ms | load (1 min) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in result["cycles"]:
+        lines.append(
+            f"| {c['workers']} | {c['configs_per_minute']:.0f} | {c['wall_s']:.1f} | "
+            f"{c['worker_cpu_per_job_ms']:.0f} | {c['queue_wait_median_s']:.2f} | "
+            f"{c['job_median_s']:.2f} | {c['engine_run_median_s']:.2f} | "
+            f"{c['worker_part_median_ms']:.0f} | {c['load'][0]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.fleet", description=__doc__.split("\n")[0]
@@ -228,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="in-process runs of one")
     parser.add_argument("--pg-url", help="a PostgreSQL server URL (else a throwaway cluster)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--table", type=Path, metavar="JSON", help="print a result's table")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return 0
     result: dict[str, Any] = {
         "configs": args.configs,
         "contacts": args.contacts,
@@ -280,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.out / f"fleet-{args.configs}-{args.contacts}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     print(f"written {path}")
+    print(table(result))
     return 0
 
 
