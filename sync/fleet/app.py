@@ -157,9 +157,8 @@ class FleetApp:
 
     async def retry_stalled(self) -> int:
         manager = self.app.job_manager
-        stalled = await manager.get_stalled_jobs(
-            queue=SYNC_QUEUE, seconds_since_heartbeat=self.fleet.seconds("stalled_after")
-        )
+        after = self.fleet.seconds("stalled_after")
+        stalled = await manager.get_stalled_jobs(queue=SYNC_QUEUE, seconds_since_heartbeat=after)
         count = 0
         for job in stalled:
             log.warning(
@@ -174,6 +173,11 @@ class FleetApp:
                 # recovers what this one had in flight), so this one ends here
                 await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
             count += 1
+        # a tick or a retry that died with its worker: the next one does its work, so it
+        # only needs ending (retried later it would do nothing that needs doing)
+        control = await manager.get_stalled_jobs(queue=CONTROL_QUEUE, seconds_since_heartbeat=after)
+        for job in control:
+            await manager.finish_job(job, status=jobs.Status.FAILED, delete_job=False)
         return count
 
     # --- the schema -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from sync import http
 from sync.errors import QuotaExhausted
-from sync.fleet.app import SYNC_QUEUE, FleetApp
+from sync.fleet.app import CONTROL_QUEUE, SYNC_QUEUE, FleetApp
 from sync.fleet.budget import Limiters, SharedLimiter, running
 from sync.fleet.queue import QueueDb
 from sync.fleet.settings import Fleet, load_fleet
@@ -162,6 +162,9 @@ def test_a_stalled_job_is_retried_or_gives_way_to_the_run_waiting(
                 assert not await fleet_app.defer(config)  # the queueing lock: one waits
                 assert await manager.fetch_job(queues=[SYNC_QUEUE], worker_id=dead)
             assert await fleet_app.defer("globex")  # a later run of globex waits already
+            tick = fleet_app.app.tasks["contactsync.tick"]
+            await tick.configure(queue=CONTROL_QUEUE).defer_async(timestamp=0)
+            assert await manager.fetch_job(queues=[CONTROL_QUEUE], worker_id=dead)
             async with manager.connector.pool.connection() as conn:  # type: ignore[attr-defined]
                 await conn.execute(
                     "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
@@ -170,8 +173,11 @@ def test_a_stalled_job_is_retried_or_gives_way_to_the_run_waiting(
             out: dict[str, list[str]] = {}
             for job in await manager.list_jobs_async(queue=SYNC_QUEUE):
                 out.setdefault(str(job.task_kwargs["config"]), []).append(str(job.status))
+            for job in await manager.list_jobs_async(queue=CONTROL_QUEUE):
+                out.setdefault("tick", []).append(str(job.status))
             return out
 
     states = asyncio.run(scenario())
     assert sorted(states["acme"]) == ["todo"]  # retried: another worker takes it up
     assert sorted(states["globex"]) == ["failed", "todo"]  # the waiting run does the work
+    assert states["tick"] == ["failed"]  # a dead worker's tick is ended, the next one ticks
