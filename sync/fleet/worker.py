@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rich.console import Console
@@ -108,6 +109,12 @@ class Worker:
         }
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # procrastinate runs each sync job on the loop's default executor, whose own size is
+        # cores + 4: on two cores six runs at most, and the tick's database calls waiting
+        # behind them. One thread per run, and room for the control queue's calls.
+        loop.set_default_executor(
+            ThreadPoolExecutor(self.fleet.worker.concurrency + 4, thread_name_prefix="fleet")
+        )
 
         def on_signal(signum: int) -> None:
             log.info("signal %d: finishing the runs in flight, then stopping", signum)

@@ -249,6 +249,53 @@ class QueueWatch(threading.Thread):
         self.engine.dispose()
 
 
+def test_one_worker_runs_as_many_configurations_at_once_as_its_concurrency(
+    tmp_path: Path, pg_server: str
+) -> None:
+    """Eight slow configurations on one worker of concurrency 8 run side by side: their
+    engine runs (from the stores) overlap eight at once. The jobs' threads are not capped by
+    the event loop's default executor (cores + 4: six here)."""
+    world = build(
+        tmp_path,
+        pgcluster.fresh_database(pg_server),
+        pgcluster.fresh_database(pg_server),
+        configs=8,
+        people=2,
+        lightening=8,
+        latency=2.0,
+        worker={"concurrency": 8},
+    )
+    engines = [sa.create_engine(world.state_url(name)) for name in world.people]
+    q = sa.text("SELECT started_at, finished_at FROM runs ORDER BY id LIMIT 1")
+
+    def first_runs() -> list[Any] | None:
+        found = []
+        for engine in engines:
+            try:
+                with engine.connect() as c:
+                    row = c.execute(q).first()
+            except sa.exc.ProgrammingError:  # the store not made yet
+                return None
+            if row is None or row.finished_at is None:
+                return None
+            found.append(row)
+        return found
+
+    try:
+        world.start_worker(0)
+        runs = wait_for("every configuration's first run", first_runs, 90, world)
+    finally:
+        world.stop()
+        for engine in engines:
+            engine.dispose()
+    edges = [(r.started_at, 1) for r in runs] + [(r.finished_at, -1) for r in runs]
+    at_once = most = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):
+        at_once += step
+        most = max(most, at_once)
+    assert most == 8, edges
+
+
 def lightening_emails(world: FleetWorld, config: str) -> list[str]:
     target = world.targets[config]
     store: Any = target.served.emulator.store  # type: ignore[attr-defined]
