@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from sync import lease
 from sync.config import Settings
@@ -64,6 +65,10 @@ def run_member(
         outcome = _run(member, holder, stop, metrics)
     except SyncError as exc:  # the store away, a mapping gone wrong: this configuration's fault
         outcome = Outcome("failed", True, f"{type(exc).__name__}: {exc}")
+    except SQLAlchemyError as exc:  # its store's database away or refusing: said in one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("%s: its store cannot be used: %s", name, first)
+        outcome = Outcome("failed", True, f"store: {first}")
     except Exception as exc:  # a bug must not take the worker down; the job records it
         log.exception("%s: run failed", name)
         outcome = Outcome("failed", True, f"{type(exc).__name__}: {exc}")
@@ -114,10 +119,14 @@ def _open(url: Any) -> Store:
     key = make_url(url).render_as_string(hide_password=False)
     with _stores_lock:
         store = _stores.get(key)
-        if store is None:
-            ensure_schema(url)
-            store = _stores[key] = Store(url)
-        return store
+    if store is None:  # made outside the lock: a migration may take a while
+        ensure_schema(url)
+        made = Store(url)
+        with _stores_lock:
+            store = _stores.setdefault(key, made)
+        if store is not made:
+            made.dispose()
+    return store
 
 
 def _store_url(settings: Settings) -> Any:
