@@ -203,6 +203,10 @@ def _commands(sub: Any) -> None:
     comp.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete for")
     comp.set_defaults(func=commands.cmd_completion)
 
+    from sync.fleet.cli import register as register_fleet  # argparse only; the fleet loads lazily
+
+    register_fleet(sub)
+
 
 def _logging(args: argparse.Namespace) -> None:
     from sync.logs import setup
