@@ -27,6 +27,7 @@ from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem
 from sync.mapping import Mapping, identity_mapping, load_mapping
+from sync.resources import shipped
 from sync.validation import loc_text, validate_all
 
 if TYPE_CHECKING:
@@ -153,7 +154,9 @@ def build_settings(
     systems: dict[str, SystemSettings] = {}
     for name, system in spec.systems.items():
         if system.enabled:
-            mapping = mappings.get(name) or identity_mapping(schema)
+            mapping = (
+                mappings.get(name) or _shipped_mapping(system.connector) or identity_mapping(schema)
+            )
             key = f"{where}: systems.{name}"
             built = _system(name, system, mapping, key, env, root, problems)
             if built is not None:
@@ -188,6 +191,14 @@ def _mapping_files(raw: Any) -> dict[str, str]:
         for name, table in systems.items()
         if isinstance(table, dict) and isinstance(table.get("mapping"), str) and table["mapping"]
     }
+
+
+def _shipped_mapping(connector: str) -> Mapping | None:
+    """The mapping a connector ships for systems that name none (carddav, vdir: vcard.toml)."""
+    cls = connector_class(connector)
+    if cls is None or not cls.default_mapping:
+        return None
+    return load_mapping(shipped(cls.default_mapping), cls.default_mapping)
 
 
 def _system(

@@ -2,7 +2,8 @@
 status codes to error kinds, and logs that never carry a secret.
 
 What is retried: transport failures, 408, 429, 500, 502, 503 and 504, for requests that are
-safe to repeat (GET, PUT, PATCH, DELETE, and POSTs a connector marks as reads); 429 for every
+safe to repeat (GET, PUT, PATCH, DELETE, WebDAV's PROPFIND and REPORT, and POSTs a connector
+marks as reads); 429 for every
 request, since a request refused for its rate was not applied. Any other failed create is
 never resent here: the engine looks it up first (see engine recovery).
 
@@ -31,7 +32,7 @@ from sync.config import SystemSettings
 from sync.errors import ConnectorError, RateLimited, TransientError, error_for
 
 log = logging.getLogger("sync.http")
-SAFE_METHODS = {"GET", "HEAD", "PUT", "PATCH", "DELETE"}
+SAFE_METHODS = {"GET", "HEAD", "PUT", "PATCH", "DELETE", "PROPFIND", "REPORT"}
 
 
 class Limiter(Protocol):
@@ -159,7 +160,8 @@ class HttpClient:
     async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         """Send one request; raise the matching error kind unless 2xx or in `ok`.
 
-        Keywords: params, json, data, headers, retry (None: by verb), ok (extra statuses)."""
+        Keywords: params, json, data, content (a raw body: WebDAV's XML, a vCard), headers,
+        retry (None: by verb), ok (extra statuses)."""
         return await self._call(method, path, parse=False, **kw)
 
     async def request_json(self, method: str, path: str, **kw: Any) -> Any:
@@ -178,9 +180,12 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         retry: bool | None = None,
         ok: tuple[int, ...] = (),
+        content: bytes | str | None = None,
     ) -> Any:
         async def once() -> Any:
-            response = await self._once(method.upper(), path, params, json, data, headers, ok)
+            response = await self._once(
+                method.upper(), path, params, json, data, headers, ok, content
+            )
             if not parse:
                 return response
             return self.json(response) if response.content.strip() else None
@@ -215,6 +220,7 @@ class HttpClient:
         data: Any,
         headers: dict[str, str] | None,
         ok: tuple[int, ...],
+        content: bytes | str | None = None,
     ) -> httpx.Response:
         await self.limiter.wait()
         async with self.slots:
@@ -227,6 +233,7 @@ class HttpClient:
                         params=params,
                         json=body,
                         data=data,
+                        content=content,
                         headers=headers,
                     )
                     await response.aread()

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "memory": "sync.connectors.memory:MemoryConnector",
     "csv": "sync.connectors.csvfile:CsvConnector",
+    "carddav": "sync.connectors.carddav:CardDavConnector",
+    "vdir": "sync.connectors.vdir:VdirConnector",
     "oracle_b2b": "sync.connectors.oracle_b2b:OracleB2BConnector",
     "serviceops": "sync.connectors.serviceops:ServiceOpsConnector",
     "superoffice": "sync.connectors.superoffice:SuperOfficeConnector",

@@ -109,6 +109,8 @@ class Connector:
     # a write's answer is the record exactly as a later listing shows it (until someone
     # changes it): its raw hash lets the next full scan skip it unnormalised
     answers_as_listed: ClassVar[bool] = False
+    # the shipped mapping (sync.resources.shipped) a system uses when it names none
+    default_mapping: ClassVar[str | None] = None
 
     def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
         self.settings = settings

@@ -1,0 +1,224 @@
+"""Real CardDAV servers for the tests: Radicale and Xandikos (both dev dependencies, from
+PyPI), each started once per session in a subprocess on 127.0.0.1 with basic auth and a
+temporary storage folder. Xandikos serves basic auth over HTTPS only: the test generates a
+self-signed certificate for 127.0.0.1 (cryptography) and trusts it through ca_bundle.
+
+Each test gets an address book of its own (`DavServer.new_book`), made with an extended
+MKCOL, so tests do not see each other's cards. Without the servers installed the tests
+skip, unless CONTACTSYNC_REQUIRE_DAV is set (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import importlib.util
+import ipaddress
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+USER, PASSWORD = "alice", "wonderland-7"
+ENV = {"DAV_USER": USER, "DAV_PASSWORD": PASSWORD}
+_books = itertools.count()
+MKCOL = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav"><D:set><D:prop>'
+    "<D:resourcetype><D:collection/><C:addressbook/></D:resourcetype>"
+    "<D:displayname>{name}</D:displayname></D:prop></D:set></D:mkcol>"
+)
+
+
+@dataclass
+class DavServer:
+    kind: str
+    origin: str  # https://127.0.0.1:port
+    home: str  # the address book home, a path ending in /
+    ca_bundle: str | None
+    process: subprocess.Popen[bytes]
+    root: Path
+    books: list[str] = field(default_factory=list)
+
+    def client(self) -> httpx.Client:
+        verify: Any = self.ca_bundle or True
+        return httpx.Client(base_url=self.origin, auth=(USER, PASSWORD), verify=verify)
+
+    def new_book(self, name: str | None = None) -> str:
+        """A fresh, empty address book; its URL."""
+        name = name or f"book{next(_books)}"
+        path = f"{self.home}{name}/"
+        with self.client() as c:
+            r = c.request("MKCOL", path, content=MKCOL.format(name=name),
+                          headers={"Content-Type": "application/xml"})  # fmt: skip
+            assert r.status_code == 201, (r.status_code, r.text)
+        self.books.append(path)
+        return self.origin + path
+
+    def table(self, url: str, **extra: Any) -> dict[str, Any]:
+        """A [systems.X] table for the carddav connector on this server."""
+        table: dict[str, Any] = {
+            "connector": "carddav",
+            "url": url,
+            "auth": {"kind": "basic", "username_env": "DAV_USER", "password_env": "DAV_PASSWORD"},
+            "cache_dir": str(self.root / "cache"),
+            "timeout": 10,
+            "backoff": 0,
+        }
+        if self.ca_bundle:
+            table["ca_bundle"] = self.ca_bundle
+        return {**table, **extra}
+
+    def put(self, url: str, name: str, text: str, **headers: str) -> httpx.Response:
+        """Another client writes a card (no contactsync involved)."""
+        with self.client() as c:
+            return c.put(url + name, content=text.encode(),
+                         headers={"Content-Type": "text/vcard", **headers})  # fmt: skip
+
+    def get(self, url: str, name: str) -> httpx.Response:
+        with self.client() as c:
+            return c.get(url + name)
+
+
+def available(kind: str) -> bool:
+    return importlib.util.find_spec(kind) is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"server did not listen on {port}: {log.read_text()[-2000:]}")
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 valid a year (Xandikos renews any expiring within 30
+    days), and its key; the certificate doubles as the CA bundle that trusts it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    crt, pem = folder / "selfsigned.crt", folder / "selfsigned.key"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return crt, pem
+
+
+def start_radicale(root: Path) -> DavServer:
+    port = _free_port()
+    (root / "users").write_text(f"{USER}:{PASSWORD}\n")
+    config = root / "config"
+    config.write_text(
+        f"[server]\nhosts = 127.0.0.1:{port}\n"
+        f"[auth]\ntype = htpasswd\nhtpasswd_filename = {root / 'users'}\n"
+        "htpasswd_encryption = plain\n"
+        f"[storage]\nfilesystem_folder = {root / 'store'}\n"
+        "[logging]\nlevel = warning\n"
+    )
+    log = root / "log"
+    with log.open("wb") as out:
+        cmd = [sys.executable, "-m", "radicale", "--config", str(config)]
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    _wait(port, process, log)
+    return DavServer("radicale", f"http://127.0.0.1:{port}", f"/{USER}/", None, process, root)
+
+
+def start_xandikos(root: Path) -> DavServer:
+    port = _free_port()
+    digest = base64.b64encode(hashlib.sha1(PASSWORD.encode()).digest()).decode()
+    (root / "users").write_text(f"{USER}:{{SHA}}{digest}\n")
+    crt, _ = self_signed(root / "state" / "certs")
+    log = root / "log"
+    with log.open("wb") as out:
+        cmd = [sys.executable, "-m", "xandikos", "serve", "-d", str(root / "data"),
+               "--defaults", "-l", "127.0.0.1", "-p", str(port), "--autocert",
+               "--state-dir", str(root / "state"), "--htpasswd", str(root / "users")]  # fmt: skip
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    _wait(port, process, log)
+    home = "/user/contacts/"
+    return DavServer("xandikos", f"https://127.0.0.1:{port}", home, str(crt), process, root)
+
+
+STARTERS = {"radicale": start_radicale, "xandikos": start_xandikos}
+
+
+def server(kind: str, tmp: Path) -> Iterator[DavServer]:
+    if not available(kind):
+        if os.environ.get("CONTACTSYNC_REQUIRE_DAV"):
+            pytest.fail(f"CONTACTSYNC_REQUIRE_DAV is set but {kind} is not installed")
+        pytest.skip(f"{kind} is not installed (pip install -e '.[dev]')")
+    started = STARTERS[kind](tmp)
+    try:
+        yield started
+    finally:
+        started.process.terminate()
+        try:
+            started.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            started.process.kill()
+            started.process.wait()
+
+
+@pytest.fixture(scope="session")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    yield from server("radicale", tmp_path_factory.mktemp("radicale"))
+
+
+@pytest.fixture(scope="session")
+def xandikos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DavServer]:
+    yield from server("xandikos", tmp_path_factory.mktemp("xandikos"))
+
+
+@pytest.fixture(scope="session", params=["radicale", "xandikos"])
+def dav(request: pytest.FixtureRequest) -> DavServer:
+    """Each test that takes it runs once against each server."""
+    found: DavServer = request.getfixturevalue(request.param)
+    return found
