@@ -168,6 +168,13 @@ class HttpClient:
         """Like request, and parse the body; a malformed body is retried like a 5xx."""
         return await self._call(method, path, parse=True, **kw)
 
+    async def request_read(
+        self, method: str, path: str, read: Callable[[httpx.Response], Any], **kw: Any
+    ) -> Any:
+        """Like request, and `read` the answer within the retries: an answer it finds
+        malformed (TransientError, e.g. WebDAV XML cut short) is retried like a 5xx."""
+        return await self._call(method, path, parse=False, read=read, **kw)
+
     async def _call(
         self,
         method: str,
@@ -181,11 +188,14 @@ class HttpClient:
         retry: bool | None = None,
         ok: tuple[int, ...] = (),
         content: bytes | str | None = None,
+        read: Callable[[httpx.Response], Any] | None = None,
     ) -> Any:
         async def once() -> Any:
             response = await self._once(
                 method.upper(), path, params, json, data, headers, ok, content
             )
+            if read is not None:
+                return read(response)
             if not parse:
                 return response
             return self.json(response) if response.content.strip() else None

@@ -182,16 +182,14 @@ class CardDavConnector(HttpConnector):
         members: dict[str, tuple[str, str]] = {}
         gone: set[str] = set()
         for _ in range(1000):  # a server may cut a report short (507) and go on from its token
-            response = await self._report(
-                dav.sync_collection(token, [dav.GETETAG]), ok=(*UNSUPPORTED, 404)
-            )
-            if response.status_code == 404:
+            body = dav.sync_collection(token, [dav.GETETAG])
+            status, answer = await self._xml("REPORT", body, ok=(*UNSUPPORTED, 404))
+            if status == 404:
                 raise NotFound(f"address book {self._book} not found")
-            if response.status_code != 207:
-                if token is not None and response.status_code in BAD_TOKEN:
+            if answer is None:
+                if token is not None and status in BAD_TOKEN:
                     raise _TokenRefused
                 return await self._propfind_members(), set(), None
-            answer = dav.parse(response.content, self._book or "")
             more = False
             for m in answer.members:
                 name = self._name(m.path)
@@ -209,24 +207,31 @@ class CardDavConnector(HttpConnector):
         return members, gone, token
 
     async def _propfind_members(self) -> dict[str, tuple[str, str]]:
-        assert self._book is not None
-        response = await self.client.request(
-            "PROPFIND",
-            self._book,
-            content=dav.propfind([dav.GETETAG, dav.RESOURCETYPE]),
-            headers={**dav.XML_HEADERS, "Depth": "1"},
-        )
+        _, answer = await self._xml("PROPFIND", dav.propfind([dav.GETETAG, dav.RESOURCETYPE]))
         out = {}
-        for m in dav.parse(response.content, self._book).members:
+        for m in answer.members if answer else []:
             name = self._name(m.path)
             if name and m.status == 200 and m.text(dav.GETETAG):
                 out[name] = (m.href, m.text(dav.GETETAG) or "")
         return out
 
-    async def _report(self, body: bytes, ok: tuple[int, ...] = ()) -> httpx.Response:
-        assert self._book is not None
+    async def _xml(
+        self, method: str, body: bytes, ok: tuple[int, ...] = ()
+    ) -> tuple[int, dav.MultiStatus | None]:
+        """A PROPFIND or REPORT on the book (Depth 1): the status, and the 207 answer read
+        within the retries (a body cut short is sent again)."""
+        book = self._book
+        assert book is not None
+
+        def read(response: httpx.Response) -> tuple[int, dav.MultiStatus | None]:
+            ok = response.status_code == 207
+            return response.status_code, dav.parse(response.content, book) if ok else None
+
         headers = {**dav.XML_HEADERS, "Depth": "1"}
-        return await self.client.request("REPORT", self._book, content=body, headers=headers, ok=ok)
+        found: tuple[int, dav.MultiStatus | None] = await self.client.request_read(
+            method, book, read, content=body, headers=headers, ok=ok
+        )
+        return found
 
     async def _fetch(self, wanted: dict[str, str], found: dict[str, dict[str, Any]]) -> None:
         """Fetch these cards (name -> href) with addressbook-multiget, in batches."""
@@ -235,8 +240,8 @@ class CardDavConnector(HttpConnector):
         for start in range(0, len(names), size):
             batch = names[start : start + size]
             body = dav.multiget([wanted[n] for n in batch], [dav.GETETAG, dav.ADDRESS_DATA])
-            response = await self._report(body)
-            for m in dav.parse(response.content, self._book or "").members:
+            _, answer = await self._xml("REPORT", body)
+            for m in answer.members if answer else []:
                 name = self._name(m.path)
                 text = m.text(dav.ADDRESS_DATA)
                 if name is None or m.status != 200 or text is None:

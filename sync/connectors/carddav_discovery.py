@@ -31,13 +31,14 @@ class Book:
 
 
 async def _propfind(http: HttpClient, path: str, depth: str) -> dav.MultiStatus:
-    response = await http.request(
+    found: dav.MultiStatus = await http.request_read(
         "PROPFIND",
         path,
+        lambda response: dav.parse(response.content, path),
         content=dav.propfind(PROBE),
         headers={**dav.XML_HEADERS, "Depth": depth},
     )
-    return dav.parse(response.content, path)
+    return found
 
 
 async def _well_known(http: HttpClient) -> str | None:

@@ -1,0 +1,255 @@
+"""A folder of vCards as vdirsyncer and khard keep them: one card per file, `<name><fileext>`.
+
+A card's etag is its file's mtime, size and inode; a listing reads and parses only the files
+whose etag differs from the card cache (cardcache.py). A write goes to a temporary file in
+the folder and is renamed over the card; a file another program changed since it was listed
+is not overwritten: it is read again and our changes laid over it, unless that program
+changed one of the same fields (Rejected). A create never replaces a file (link, not
+rename). Writes are group-committed: those in flight together are written, renamed, and
+made durable with one sync before any is answered (an answered write is on disk: the
+engine's crash safety depends on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from sync.connectors.base import Connector, Listing, VendorRecord, Written
+from sync.connectors.cardcache import CardCache
+from sync.connectors.cards import Unreadable, edited, email_of, merged, read, uid_for, written_paths
+from sync.errors import NotFound, RecordError, Rejected, TransientError
+from sync.vcard import new_card
+
+GROUP_CONCURRENCY = 100_000  # every write of a push in one group (see csvfile.py)
+
+
+class VdirOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    path: str
+    fileext: str = ".vcf"
+    vcard_version: Literal["3.0", "4.0"] = "3.0"  # of the cards contactsync creates
+    cache_dir: str = ".contactsync/cache"
+
+
+def _etag(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}"
+
+
+class VdirConnector(Connector):
+    kind = "vdir"
+    Options: ClassVar[type[BaseModel]] = VdirOptions
+    can_list = can_create = can_update = can_delete = can_find_by_email = True
+    answers_as_listed = True
+    default_mapping = "mappings/vcard.toml"
+
+    def __init__(self, settings: Any, http: Any = None) -> None:
+        super().__init__(settings, http)
+        self.folder: Path = settings.resolve(self.options.path)
+        cache = settings.resolve(self.options.cache_dir)
+        self.cache = CardCache.for_system(cache, self.kind, settings.name, str(self.folder))
+        self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    @property
+    def concurrency(self) -> int:
+        spec = self.settings.spec
+        return spec.concurrency if "concurrency" in spec.model_fields_set else GROUP_CONCURRENCY
+
+    async def aclose(self) -> None:
+        self.cache.save()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _read(self, name: str) -> tuple[str, dict[str, Any], str] | None:
+        """(etag, record, text) of one file as it is now; None when it is not there."""
+        path = self.folder / name
+        try:
+            etag = _etag(path.stat())
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return etag, Unreadable(f"{name}: not UTF-8"), ""
+        return etag, read(text, name), text
+
+    def _scan(self) -> Listing:
+        if not self.folder.is_dir():
+            if self.cache.cards:  # a folder that held cards and is gone (unmounted?)
+                return Listing.incomplete(None, f"{self.folder} is not a folder any more")
+            return Listing()
+        records, seen = [], set()
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if not name.endswith(self.options.fileext) or name.startswith("."):
+                    continue
+                try:
+                    etag = _etag(entry.stat())
+                except FileNotFoundError:
+                    continue
+                seen.add(name)
+                cached = self.cache.get(name, etag)
+                if cached is not None:
+                    records.append(VendorRecord(name, cached[1]))
+                    continue
+                found = self._read(name)
+                if found is None:
+                    continue
+                if not isinstance(found[1], Unreadable):
+                    self.cache.put(name, etag, found[1], None)
+                records.append(VendorRecord(name, found[1]))
+                if len(records) % 1000 == 0:
+                    self.page_listed(len(records))
+        self.cache.keep_only(seen)
+        return Listing(records, complete=True)
+
+    async def list_all(self) -> Listing:
+        try:
+            return self._scan()
+        except OSError as exc:
+            return Listing.incomplete(None, f"listing {self.folder} failed: {exc.strerror}")
+
+    async def find_by_email(self, email: str) -> VendorRecord | None:
+        mapping = self.settings.mapping
+        name = f"{uid_for(email)}{self.options.fileext}"
+        there = self._read(name)
+        if there is not None and email_of(mapping, there[1]) == email:
+            return VendorRecord(name, there[1])
+        for record in self._scan().records:
+            if email_of(mapping, record.data) == email:
+                return record
+        return None
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _temp(self, text: str) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".contactsync-", suffix=".tmp", dir=self.folder)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        return tmp
+
+    def _settle(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
+        st = (self.folder / name).stat()
+        self.cache.put(name, _etag(st), record, None)
+        return record
+
+    async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
+        def op() -> Written:
+            uid = uid_for(email)
+            for _ in range(2):
+                name = f"{uid}{self.options.fileext}"
+                text = new_card(payload, uid, self.options.vcard_version)
+                tmp = self._temp(text)
+                try:
+                    os.link(tmp, self.folder / name)  # never replaces a file
+                except FileExistsError:
+                    there = self._read(name)  # our create whose answer was lost?
+                    mapping = self.settings.mapping
+                    if there is not None and email and email_of(mapping, there[1]) == email:
+                        return Written(name, there[1])
+                    uid = uid_for(None)
+                    continue
+                finally:
+                    os.unlink(tmp)
+                return Written(name, self._settle(name, read(text, name)))
+            raise Rejected(f"{self.folder}: a new card's name was taken twice")
+
+        written: Written = await self._submit(op)
+        return written
+
+    async def update(
+        self, vendor_id: str, changes: dict[str, Any], full: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        wanted = written_paths(self.settings.mapping, changes)
+        listed = self.cache.get(vendor_id)
+
+        def op() -> dict[str, Any]:
+            for _ in range(3):
+                now = self._read(vendor_id)
+                if now is None:
+                    raise NotFound(f"{vendor_id} is not in {self.folder}")
+                etag, fresh, text = now
+                if isinstance(fresh, Unreadable):
+                    raise RecordError(fresh.reason)
+                if listed is None or listed[0] == etag:
+                    new = edited(text, fresh, wanted)
+                    if new == text:
+                        return fresh
+                else:  # changed by another program since it was listed
+                    merge, _ = merged(vendor_id, listed[1], text, wanted)
+                    if merge is None:
+                        return fresh
+                    new = merge
+                tmp = self._temp(new)
+                path = self.folder / vendor_id
+                try:
+                    if _etag(path.stat()) != etag:
+                        continue  # changed while we wrote: read it again
+                    os.replace(tmp, path)
+                except FileNotFoundError:
+                    raise NotFound(f"{vendor_id} was deleted from {self.folder}") from None
+                finally:
+                    Path(tmp).unlink(missing_ok=True)
+                return self._settle(vendor_id, read(new, vendor_id))
+            raise Rejected(f"{vendor_id} kept changing while contactsync wrote it")
+
+        answer: dict[str, Any] = await self._submit(op)
+        return answer
+
+    async def delete(self, vendor_id: str) -> None:
+        listed = self.cache.get(vendor_id)
+
+        def op() -> None:
+            path = self.folder / vendor_id
+            try:
+                if listed is not None and _etag(path.stat()) != listed[0]:
+                    raise Rejected(
+                        f"{vendor_id} was changed by another program since it was listed: not "
+                        "deleted (the next run reads the change)"
+                    )
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            self.cache.drop(vendor_id)
+
+        await self._submit(op)
+
+    # --- group commit -----------------------------------------------------------------------
+
+    async def _submit(self, op: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_groups())
+        return await future
+
+    async def _commit_groups(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # every write already on its way joins this group
+            group, self._pending = self._pending, []
+            answers: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+            for op, future in group:
+                try:
+                    answers.append((future, None, op()))
+                except (Rejected, NotFound, RecordError) as exc:
+                    answers.append((future, exc, None))
+                except OSError as exc:
+                    err = TransientError(f"could not write in {self.folder}: {exc.strerror}")
+                    answers.append((future, err, None))
+            await asyncio.to_thread(os.sync)  # every write of the group durable at once
+            for future, error, answer in answers:
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(answer)
