@@ -18,6 +18,7 @@ import ipaddress
 import itertools
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -51,7 +52,7 @@ class DavServer:
     books: list[str] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        verify: Any = self.ca_bundle or True
+        verify: Any = ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else True
         return httpx.Client(base_url=self.origin, auth=(USER, PASSWORD), verify=verify)
 
     def new_book(self, name: str | None = None) -> str:
@@ -222,3 +223,55 @@ def dav(request: pytest.FixtureRequest) -> DavServer:
     """Each test that takes it runs once against each server."""
     found: DavServer = request.getfixturevalue(request.param)
     return found
+
+
+class DavProxy:
+    """What the connector contract calls an emulator, for a real server: the transport the
+    connector is built with, which logs each request and injects `faults` (503, 429, reset,
+    and malformed: a 207 answer cut in half) before or after passing it to the server."""
+
+    def __init__(self, server: DavServer) -> None:
+        from sync.sandbox.base import Faults
+
+        self.server = server
+        self.faults = Faults()
+        self.log: list[tuple[str, str, int]] = []  # method, path, status
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        verify: Any = True
+        if self.server.ca_bundle:
+            verify = ssl.create_default_context(cafile=self.server.ca_bundle)
+        return _Faulty(self, httpx.AsyncHTTPTransport(verify=verify))
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _, _ in self.log if m == method)
+
+    def writes(self) -> list[tuple[str, str, int]]:
+        return [e for e in self.log if e[0] in ("PUT", "DELETE")]
+
+
+class _Faulty(httpx.AsyncBaseTransport):
+    def __init__(self, proxy: DavProxy, inner: httpx.AsyncBaseTransport) -> None:
+        self.proxy = proxy
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        fault = self.proxy.faults.draw()
+        path = request.url.path
+        if fault == "reset":
+            self.proxy.log.append((request.method, path, 0))
+            raise httpx.ReadError("connection reset (injected)", request=request)
+        if fault in ("503", "429"):
+            self.proxy.log.append((request.method, path, int(fault)))
+            return httpx.Response(int(fault), headers={"Retry-After": "0"}, request=request)
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        self.proxy.log.append((request.method, path, response.status_code))
+        if fault == "malformed" and response.status_code == 207:
+            body = body[: len(body) // 2]
+        drop = ("content-length", "content-encoding", "transfer-encoding")
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in drop]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

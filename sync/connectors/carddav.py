@@ -246,6 +246,8 @@ class CardDavConnector(HttpConnector):
                 text = m.text(dav.ADDRESS_DATA)
                 if name is None or m.status != 200 or text is None:
                     continue  # deleted since it was listed
+                if "\r" not in text:  # XML turned the card's CRLF into LF: vCard wants CRLF
+                    text = text.replace("\n", "\r\n")
                 record = read(text, name)
                 found[name] = record
                 if not isinstance(record, Unreadable):
