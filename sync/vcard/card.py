@@ -100,7 +100,7 @@ def parse(text: str) -> Card:
     body = last.raw.rstrip("\r\n")
     trailer = last.raw[len(body) :]
     last.raw = body
-    return Card(lines, newline, trailer or newline)
+    return Card(lines, newline, trailer)
 
 
 def _line(number: int, parts: list[str]) -> Line:
