@@ -236,6 +236,8 @@ class DavProxy:
         self.server = server
         self.faults = Faults()
         self.log: list[tuple[str, str, int]] = []  # method, path, status
+        # called before a request goes on to the server (another client acting meanwhile)
+        self.before: Any = None
 
     def transport(self) -> httpx.AsyncBaseTransport:
         verify: Any = True
@@ -264,6 +266,8 @@ class _Faulty(httpx.AsyncBaseTransport):
         if fault in ("503", "429"):
             self.proxy.log.append((request.method, path, int(fault)))
             return httpx.Response(int(fault), headers={"Retry-After": "0"}, request=request)
+        if self.proxy.before is not None:
+            self.proxy.before(request)
         response = await self.inner.handle_async_request(request)
         body = await response.aread()
         self.proxy.log.append((request.method, path, response.status_code))

@@ -321,19 +321,22 @@ class CardDavConnector(HttpConnector):
         edit = edited(text, base, wanted)
         record = read(edit, vendor_id) if edit != text else base
         new_text = None if edit == text else edit
+        merged_in = False  # another client's edit is in the card: answer None (below)
         for _ in range(3):
             if new_text is None:
-                return record
+                return None if merged_in else record
             response = await self._put(vendor_id, new_text, {"If-Match": etag})
             if response.is_success:
                 self._remember(vendor_id, response, record, new_text)
-                return record
+                # after a merge the card holds the other client's edits too: answering it
+                # would make them our snapshot, never read as changes; the next listing does
+                return None if merged_in else record
             if response.status_code == 409:
                 raise Rejected(f"card {vendor_id}: the server refused it (409 Conflict)")
             fresh = await self._get(vendor_id)  # 412: another client changed the card
             if fresh is None:
                 raise NotFound(f"card {vendor_id} was deleted by another client")
-            etag = fresh[0]
+            etag, merged_in = fresh[0], True
             new_text, record = merged(f"card {vendor_id}", base, fresh[2], wanted)
         raise Rejected(f"card {vendor_id} kept changing while contactsync wrote it")
 

@@ -172,7 +172,7 @@ class VdirConnector(Connector):
         wanted = written_paths(self.settings.mapping, changes)
         listed = self.cache.get(vendor_id)
 
-        def op() -> dict[str, Any]:
+        def op() -> dict[str, Any] | None:
             for _ in range(3):
                 now = self._read(vendor_id)
                 if now is None:
@@ -186,24 +186,31 @@ class VdirConnector(Connector):
                         return fresh
                 else:  # changed by another program since it was listed
                     merge, _ = merged(vendor_id, listed[1], text, wanted)
-                    if merge is None:
-                        return fresh
-                    new = merge
-                tmp = self._temp(new)
-                path = self.folder / vendor_id
-                try:
-                    if _etag(path.stat()) != etag:
-                        continue  # changed while we wrote: read it again
-                    os.replace(tmp, path)
-                except FileNotFoundError:
-                    raise NotFound(f"{vendor_id} was deleted from {self.folder}") from None
-                finally:
-                    Path(tmp).unlink(missing_ok=True)
-                return self._settle(vendor_id, read(new, vendor_id))
+                    if merge is not None and not self._write(vendor_id, merge, etag):
+                        continue  # changed again while we wrote: read it again
+                    # the file holds the other program's edits too: answering it would make
+                    # them our snapshot, never read as changes; the next listing reads them
+                    return None
+                if self._write(vendor_id, new, etag):
+                    return self._settle(vendor_id, read(new, vendor_id))
             raise Rejected(f"{vendor_id} kept changing while contactsync wrote it")
 
-        answer: dict[str, Any] = await self._submit(op)
+        answer: dict[str, Any] | None = await self._submit(op)
         return answer
+
+    def _write(self, name: str, text: str, etag: str) -> bool:
+        """Rename `text` over the card, unless it changed from `etag` meanwhile (False)."""
+        tmp = self._temp(text)
+        path = self.folder / name
+        try:
+            if _etag(path.stat()) != etag:
+                return False
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            raise NotFound(f"{name} was deleted from {self.folder}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return True
 
     async def delete(self, vendor_id: str) -> None:
         listed = self.cache.get(vendor_id)

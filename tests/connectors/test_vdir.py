@@ -170,7 +170,7 @@ async def test_a_malformed_file_is_listed_and_fails_alone(tmp_path: Path) -> Non
     mapping = conn.settings.mapping
     with pytest.raises(RecordError, match=r"bad.vcf: END:VCARD is missing"):
         mapping.from_system(records["bad.vcf"], SCHEMA)
-    with pytest.raises(RecordError, match="latin1.vcf: not UTF-8"):
+    with pytest.raises(RecordError, match=r"latin1.vcf: not UTF-8"):
         mapping.from_system(records["latin1.vcf"], SCHEMA)
     assert mapping.from_system(records["good.vcf"], SCHEMA)["last_name"] == "Hopper"
 

