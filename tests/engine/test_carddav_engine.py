@@ -238,9 +238,9 @@ def _fake_server(cards: dict[str, str]) -> httpx.MockTransport:
             parts = [response(f"/book/{n}", f'<D:getetag>"{n}"</D:getetag>') for n in cards]
             parts.append("<D:sync-token>t1</D:sync-token>")
         else:
+            data = '<D:getetag>"{}"</D:getetag><C:address-data>{}</C:address-data>'
             parts = [
-                response(f"/book/{n}", f'<D:getetag>"{n}"</D:getetag>'
-                         f"<C:address-data>{escape(t)}</C:address-data>")  # fmt: skip
+                response(f"/book/{n}", data.format(n, escape(t)))
                 for n, t in cards.items()
                 if f"/book/{n}<" in body
             ]
@@ -255,8 +255,11 @@ def test_a_malformed_card_fails_alone_and_the_run_goes_on(tmp_path: Path) -> Non
     raw = {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
         "systems": {
-            "book": {"connector": "carddav", "url": "http://dav.test/book/",
-                     "cache_dir": str(tmp_path / "cache")},  # fmt: skip
+            "book": {
+                "connector": "carddav",
+                "url": "http://dav.test/book/",
+                "cache_dir": str(tmp_path / "cache"),
+            },
             "crm": {"connector": "csv", "path": str(csv_file)},
         },
     }
