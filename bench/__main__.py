@@ -4,6 +4,8 @@ python -m bench                         # the default suite (see --help); hours 
 python -m bench --sizes 1000 --modes inprocess --dbs sqlite
 python -m bench --peer                  # contactsync against vdirsyncer on 10,000 people
 python -m bench --table                 # only rewrite the README table from the results
+python -m bench --dav                   # address books beside vdirsyncer: vdir 10,000, Radicale
+                                        # 1,000 and 5,000 (see bench/dav.py)
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-only", action="store_true", help="only the vdirsyncer comparison")
     parser.add_argument("--peer-n", type=int, default=10_000)
     parser.add_argument(
+        "--dav",
+        nargs="?",
+        const="vdir:10000,radicale:1000,radicale:5000",
+        help="address books beside vdirsyncer, as kind:N pairs (vdir, radicale); only these run",
+    )
+    parser.add_argument(
         "--synced",
         action="store_true",
         help="seed everyone into every system (the state after an initial sync, fast at 100k)",
@@ -45,6 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.dav:
+        from bench import dav
+
+        for item in args.dav.split(","):
+            kind, _, n = item.partition(":")
+            print(f"dav {kind} N={n}", flush=True)
+            result = {"vdir": dav.vdir, "radicale": dav.radicale}[kind](int(n))
+            result["machine"] = machine()
+            result["load"] = Path("/proc/loadavg").read_text().split()[:3]
+            (args.out / f"dav-{kind}-{n}.json").write_text(json.dumps(result, indent=1) + "\n")
+        if args.out == RESULTS:  # the README's table is rewritten from bench/results only
+            readme.update(args.out)
+        return 0
     if not args.table and not args.peer_only:
         dbs = args.dbs.split(",")
         with _postgres(args.pg_url, "postgres" in dbs) as pg_url:

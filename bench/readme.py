@@ -59,17 +59,47 @@ def peer_table(peers: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dav_table(davs: list[dict[str, Any]]) -> str:
+    """bench/dav.py's runs: each tool's wall and CPU time, the server's CPU, the ratios."""
+    lines = [
+        "| kind | N | run | contactsync wall s (CPU s) | vdirsyncer wall s (CPU s) | ratio "
+        "(wall) | server CPU s: contactsync / vdirsyncer | contactsync requests |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for d in sorted(davs, key=lambda d: (d["kind"], d["n"])):
+        ours, theirs = d["contactsync"], d["vdirsyncer"]
+        for run in ours:
+            o, t = ours[run], theirs.get(run)
+            ratio = f"{o['wall_s'] / t['wall_s']:.2f}" if t and t["wall_s"] else ""
+            server = ""
+            if "server_cpu_s" in o:
+                server = f"{o['server_cpu_s']:.2f} / " + (f"{t['server_cpu_s']:.2f}" if t else "-")
+            theirs_text = f"{t['wall_s']:.2f} ({t['cpu_s']:.2f})" if t else "-"
+            asked = ", ".join(f"{k} {v}" for k, v in sorted(o.get("requests", {}).items()))
+            lines.append(
+                f"| {d['kind']} | {d['n']:,} | {run} | {o['wall_s']:.2f} ({o['cpu_s']:.2f}) | "
+                f"{theirs_text} | {ratio} | {server} | {asked} |"
+            )
+    return "\n".join(lines)
+
+
 def update(folder: Path) -> None:
     results: list[dict[str, Any]] = []
     peers: list[dict[str, Any]] = []
+    davs: list[dict[str, Any]] = []
     machine = None
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
         machine = data.get("machine", machine)
-        (peers if path.name.startswith("peer-") else results).append(data)
+        if path.name.startswith("dav-"):
+            davs.append(data)
+        else:
+            (peers if path.name.startswith("peer-") else results).append(data)
     body = [table(results)]
     if peers:
         body += ["", peer_table(peers)]
+    if davs:
+        body += ["", dav_table(davs)]
     if machine:
         body += ["", "Machine: " + "; ".join(f"{k}: {v}" for k, v in machine.items())]
     text = README.read_text() if README.exists() else f"{START}\n{END}\n"

@@ -153,7 +153,8 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     return crt, pem
 
 
-def start_radicale(root: Path) -> DavServer:
+def start_radicale(root: Path, level: str = "warning") -> DavServer:
+    root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     (root / "users").write_text(f"{USER}:{PASSWORD}\n")
     config = root / "config"
@@ -162,7 +163,7 @@ def start_radicale(root: Path) -> DavServer:
         f"[auth]\ntype = htpasswd\nhtpasswd_filename = {root / 'users'}\n"
         "htpasswd_encryption = plain\n"
         f"[storage]\nfilesystem_folder = {root / 'store'}\n"
-        "[logging]\nlevel = warning\n"
+        f"[logging]\nlevel = {level}\n"
     )
     log = root / "log"
     with log.open("wb") as out:
