@@ -122,11 +122,11 @@ def _requests(log: Path, start: int) -> tuple[dict[str, int], int]:
     return dict(Counter(RADICALE_LOG.findall(text[start:]))), len(text)
 
 
-def radicale(n: int) -> dict[str, Any]:
+def radicale(n: int, tools: tuple[str, ...] = ("contactsync", "vdirsyncer")) -> dict[str, Any]:
     from tests.davservers import PASSWORD, USER, start_radicale
 
     out: dict[str, Any] = {"n": n, "kind": "radicale"}
-    for tool in ("contactsync", "vdirsyncer"):
+    for tool in tools:
         root = Path(tempfile.mkdtemp(prefix=f"bench-dav-{tool}-"))
         server = start_radicale(root / "radicale", level="info")
         try:
