@@ -39,7 +39,7 @@ from sync.connectors.cards import (
     written_paths,
 )
 from sync.errors import ConnectorError, NotFound, RecordError, Rejected
-from sync.vcard import new_card
+from sync.vcard import new_card_and_record
 
 VCARD = {"Content-Type": "text/vcard; charset=utf-8"}
 UNSUPPORTED = (400, 403, 405, 409, 412, 415, 501)  # sync-collection refused on a first try
@@ -286,10 +286,9 @@ class CardDavConnector(HttpConnector):
         uid = uid_for(email)
         for _ in range(2):
             name = f"{uid}.vcf"
-            text = new_card(payload, uid, self.options.vcard_version)
+            text, record = new_card_and_record(payload, uid, self.options.vcard_version)
             response = await self._put(name, text, {"If-None-Match": "*"})
             if response.is_success:
-                record = read(text, name)
                 self._remember(name, response, record, text)
                 if self._emails is not None and email:
                     self._emails[email] = name

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -24,7 +23,7 @@ from sync.connectors.base import Connector, Listing, VendorRecord, Written
 from sync.connectors.cardcache import CardCache
 from sync.connectors.cards import Unreadable, edited, email_of, merged, read, uid_for, written_paths
 from sync.errors import NotFound, RecordError, Rejected, TransientError
-from sync.vcard import new_card
+from sync.vcard import new_card_and_record
 
 GROUP_CONCURRENCY = 100_000  # every write of a push in one group (see csvfile.py)
 
@@ -130,9 +129,16 @@ class VdirConnector(Connector):
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _temp(self, text: str) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".contactsync-", suffix=".tmp", dir=self.folder)
+    def _temp(self, text: str, name: str) -> str:
+        """`text` in a new hidden file beside the card (listings skip dotfiles). Its name is
+        the card's and this process's: cards differ, and a leftover from a crash is
+        replaced (tempfile.mkstemp cost a third of a 10,000-card initial sync)."""
+        tmp = str(self.folder / f".{name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except FileNotFoundError:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         return tmp
@@ -147,8 +153,8 @@ class VdirConnector(Connector):
             uid = uid_for(email)
             for _ in range(2):
                 name = f"{uid}{self.options.fileext}"
-                text = new_card(payload, uid, self.options.vcard_version)
-                tmp = self._temp(text)
+                text, record = new_card_and_record(payload, uid, self.options.vcard_version)
+                tmp = self._temp(text, name)
                 try:
                     os.link(tmp, self.folder / name)  # never replaces a file
                 except FileExistsError:
@@ -160,7 +166,7 @@ class VdirConnector(Connector):
                     continue
                 finally:
                     os.unlink(tmp)
-                return Written(name, self._settle(name, read(text, name)))
+                return Written(name, self._settle(name, record))
             raise Rejected(f"{self.folder}: a new card's name was taken twice")
 
         written: Written = await self._submit(op)
@@ -200,7 +206,7 @@ class VdirConnector(Connector):
 
     def _write(self, name: str, text: str, etag: str) -> bool:
         """Rename `text` over the card, unless it changed from `etag` meanwhile (False)."""
-        tmp = self._temp(text)
+        tmp = self._temp(text, name)
         path = self.folder / name
         try:
             if _etag(path.stat()) != etag:

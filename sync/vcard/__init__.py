@@ -3,7 +3,7 @@ and changed line by line (edit.py), so that every line contactsync does not map 
 back byte for byte."""
 
 from sync.vcard.card import Card, CardError, parse
-from sync.vcard.edit import apply, new_card
+from sync.vcard.edit import apply, new_card, new_card_and_record
 from sync.vcard.record import present
 
-__all__ = ["Card", "CardError", "apply", "new_card", "parse", "present"]
+__all__ = ["Card", "CardError", "apply", "new_card", "new_card_and_record", "parse", "present"]

@@ -9,10 +9,11 @@ as the server or the file held it.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 
-from vobject.base import ContentLine, ParseError, parseLine
+from vobject.base import ParseError, dquoteEscape, foldOneLine, parseLine
 
 from sync.errors import RecordError
 
@@ -117,8 +118,17 @@ def _line(number: int, parts: list[str]) -> Line:
 
 
 def serialise(line: Line, newline: str) -> str:
-    """A line's text from its fields (vobject folds it at 75 octets and quotes parameters)."""
-    params = [list(p) for p in line.params]
-    content = ContentLine(line.name, params, line.value, group=line.group, encoded=True)
-    text: str = content.serialize()
+    """A line's text from its fields, its parameters in their order (vobject quotes their
+    values and folds the line at 75 octets)."""
+    params = "".join(";" + _param(p) for p in line.params)
+    group = f"{line.group}." if line.group else ""
+    out = io.StringIO()
+    foldOneLine(out, f"{group}{line.name}{params}:{line.value}", 75)
+    text = out.getvalue()
     return text if newline == "\r\n" else text.replace("\r\n", newline)
+
+
+def _param(p: list[str]) -> str:
+    if len(p) == 1:
+        return p[0]  # a 2.1 singleton (TEL;CELL)
+    return p[0] + "=" + ",".join(dquoteEscape(v.replace('"', "")) for v in p[1:])

@@ -32,6 +32,14 @@ def escape(value: Any) -> str:
 
 def new_card(record: dict[str, Any], uid: str, version: str = "3.0") -> str:
     """A new card holding `record`, with this UID."""
+    return new_card_and_record(record, uid, version)[0]
+
+
+def new_card_and_record(
+    record: dict[str, Any], uid: str, version: str = "3.0"
+) -> tuple[str, dict[str, Any]]:
+    """A new card's text, and its record as a listing will show it (without reading the
+    text again)."""
     nl = "\r\n"
     card = parse(f"BEGIN:VCARD{nl}VERSION:{version}{nl}UID:{escape(uid)}{nl}END:VCARD{nl}")
     record = dict(record)
@@ -40,7 +48,10 @@ def new_card(record: dict[str, Any], uid: str, version: str = "3.0") -> str:
         record["fn"] = compose(record.get("n")) or next((e for e in emails if e), "")
     if version.startswith("3") and not record.get("n"):
         record["n"] = dict.fromkeys(NAME_PARTS, "")  # vCard 3.0 requires N
-    return _Editor(card, {"version": version}).write(record, always_fn=True)
+    editor = _Editor(card, {"version": version})
+    text = editor.write(record, always_fn=True)
+    lines = [line for slot in editor.slots for line in slot]
+    return text, present(Card(lines, card.newline, card.trailer))
 
 
 def apply(card: Card, record: dict[str, Any]) -> str:

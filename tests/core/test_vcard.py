@@ -112,7 +112,7 @@ def test_an_edit_rewrites_only_the_lines_of_changed_mapped_properties() -> None:
         "TITLE:Researcher",
     ]
     assert added == [
-        'TEL;TYPE="work,cell,voice,video,text";VALUE=uri:tel:+14185550000',
+        'TEL;VALUE=uri;TYPE="work,cell,voice,video,text":tel:+14185550000',  # params kept
         "ADR;TYPE=work:;Suite D2-630;2875 Laurier;Montreal;QC;G1V 2M2;Canada",
         "TITLE:Director",
     ]
