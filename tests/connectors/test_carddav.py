@@ -308,3 +308,19 @@ async def test_a_4_0_card_stays_4_0_and_keeps_its_photo(
     assert "VERSION:4.0" in text and "N:King;Ada;;;" in text and "FN:Ada King" in text
     photo = card[card.index("PHOTO") : card.index("TITLE")]
     assert photo in text
+
+
+def test_a_bad_url_or_option_is_a_configuration_error(tmp_path: Path) -> None:
+    from sync.errors import ConfigError
+
+    table = {"connector": "carddav", "url": "ftp://example.org/"}
+    with pytest.raises(ConfigError, match=r"url = 'ftp://example.org/' is not an http\(s\) URL"):
+        system_settings("book", table, {}, tmp_path)
+    with pytest.raises(ConfigError, match=r"addressbook.*unknown key"):
+        system_settings("book", {**table, "url": "https://x.test/", "addressbook": "a"}, {})
+
+
+def test_a_carddav_system_without_a_mapping_uses_the_vcard_mapping(tmp_path: Path) -> None:
+    settings = system_settings("book", {"connector": "carddav", "url": "https://x.test/"}, {})
+    assert settings.mapping.fields["mobile"].path_text == "tel[type~=cell].value"
+    assert settings.mapping.source == "mappings/vcard.toml"
