@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             result = {"vdir": dav.vdir, "radicale": dav.radicale}[kind](int(n))
             result["machine"] = machine()
             result["load"] = Path("/proc/loadavg").read_text().split()[:3]
+            result["commit"] = _commit()
             (args.out / f"dav-{kind}-{n}.json").write_text(json.dumps(result, indent=1) + "\n")
         if args.out == RESULTS:  # the README's table is rewritten from bench/results only
             readme.update(args.out)
@@ -99,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / f"peer-{args.peer_n}.json").write_text(json.dumps(result, indent=1) + "\n")
     readme.update(args.out)
     return 0
+
+
+def _commit() -> str:
+    import subprocess
+
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return found.stdout.strip()
 
 
 @contextlib.contextmanager

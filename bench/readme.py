@@ -63,14 +63,17 @@ def dav_table(davs: list[dict[str, Any]]) -> str:
     """bench/dav.py's runs: each tool's wall and CPU time, the server's CPU, the ratios."""
     lines = [
         "| kind | N | run | contactsync wall s (CPU s) | vdirsyncer wall s (CPU s) | ratio "
-        "(wall) | server CPU s: contactsync / vdirsyncer | contactsync requests |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        "wall / CPU | server CPU s: contactsync / vdirsyncer | contactsync requests | commit, "
+        "load |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for d in sorted(davs, key=lambda d: (d["kind"], d["n"])):
         ours, theirs = d["contactsync"], d["vdirsyncer"]
         for run in ours:
             o, t = ours[run], theirs.get(run)
-            ratio = f"{o['wall_s'] / t['wall_s']:.2f}" if t and t["wall_s"] else ""
+            ratio = ""
+            if t and t["wall_s"] and t["cpu_s"]:
+                ratio = f"{o['wall_s'] / t['wall_s']:.2f} / {o['cpu_s'] / t['cpu_s']:.2f}"
             server = ""
             if "server_cpu_s" in o:
                 server = f"{o['server_cpu_s']:.2f} / " + (f"{t['server_cpu_s']:.2f}" if t else "-")
@@ -78,7 +81,8 @@ def dav_table(davs: list[dict[str, Any]]) -> str:
             asked = ", ".join(f"{k} {v}" for k, v in sorted(o.get("requests", {}).items()))
             lines.append(
                 f"| {d['kind']} | {d['n']:,} | {run} | {o['wall_s']:.2f} ({o['cpu_s']:.2f}) | "
-                f"{theirs_text} | {ratio} | {server} | {asked} |"
+                f"{theirs_text} | {ratio} | {server} | {asked} | {d.get('commit', '')}, "
+                f"{' '.join(d.get('load', []))} |"
             )
     return "\n".join(lines)
 
