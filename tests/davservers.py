@@ -280,3 +280,38 @@ class _Faulty(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def fake_server(cards: dict[str, str], sync: bool = True) -> httpx.MockTransport:
+    """A minimal CardDAV server answering discovery, sync-collection and multiget from
+    `cards`: real servers refuse to store a malformed card, so this one serves it. Without
+    `sync` it refuses sync-collection (501), as a server without RFC 6578 would."""
+    from xml.sax.saxutils import escape
+
+    def response(href: str, props: str) -> str:
+        return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop>{props}</D:prop>"
+                "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")  # fmt: skip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = request.content.decode()
+        head = '<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav">'
+        if request.method == "PROPFIND":
+            props = "<D:resourcetype><D:collection/><C:addressbook/></D:resourcetype>"
+            parts = [response("/book/", props)]
+            if request.headers.get("Depth") == "1":
+                parts += [response(f"/book/{n}", f'<D:getetag>"{n}"</D:getetag>') for n in cards]
+        elif "sync-collection" in body and not sync:
+            return httpx.Response(501)
+        elif "sync-collection" in body:
+            parts = [response(f"/book/{n}", f'<D:getetag>"{n}"</D:getetag>') for n in cards]
+            parts.append("<D:sync-token>t1</D:sync-token>")
+        else:
+            data = '<D:getetag>"{}"</D:getetag><C:address-data>{}</C:address-data>'
+            parts = [
+                response(f"/book/{n}", data.format(n, escape(t)))
+                for n, t in cards.items()
+                if f"/book/{n}<" in body
+            ]
+        return httpx.Response(207, content=head + "".join(parts) + "</D:multistatus>")
+
+    return httpx.MockTransport(handler)

@@ -324,3 +324,18 @@ def test_a_carddav_system_without_a_mapping_uses_the_vcard_mapping(tmp_path: Pat
     settings = system_settings("book", {"connector": "carddav", "url": "https://x.test/"}, {})
     assert settings.mapping.fields["mobile"].path_text == "tel[type~=cell].value"
     assert settings.mapping.source == "mappings/vcard.toml"
+
+
+async def test_a_server_without_sync_collection_is_listed_with_propfind(tmp_path: Path) -> None:
+    from sync.connectors.carddav import CardDavConnector
+    from tests.davservers import fake_server
+
+    table = {"connector": "carddav", "url": "http://dav.test/book/", "cache_dir": str(tmp_path)}
+    settings = system_settings("book", table, {}, tmp_path)
+    conn = CardDavConnector.build(settings, transport=fake_server({"g.vcf": OTHER}, sync=False))
+    listing = await conn.list_all()
+    again = await conn.list_changed(listing.cursor)
+    await conn.aclose()
+    assert listing.complete and [r.id for r in listing.records] == ["g.vcf"]
+    assert listing.cursor is None  # no token: every run of this system is a full listing
+    assert again.complete and [r.id for r in again.records] == ["g.vcf"]

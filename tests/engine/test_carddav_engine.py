@@ -16,7 +16,7 @@ from sync.report import RunReport
 from sync.sandbox.lightening import LighteningEmulator
 from sync.store.repo import Store
 from tests.connectors.test_carddav import OTHER, UNMAPPED
-from tests.davservers import ENV, DavProxy, DavServer, dav, radicale, xandikos
+from tests.davservers import ENV, DavProxy, DavServer, dav, fake_server, radicale, xandikos
 from tests.helpers import settings_from
 
 __all__ = ["dav", "radicale", "xandikos"]
@@ -219,36 +219,6 @@ def test_two_way_with_a_vendor_emulator(dav: DavServer, tmp_path: Path) -> None:
     assert w.run().writes == 0
 
 
-def _fake_server(cards: dict[str, str]) -> httpx.MockTransport:
-    """A minimal CardDAV server answering discovery, sync-collection and multiget from
-    `cards`: real servers refuse to store a malformed card, so this one serves it."""
-    from xml.sax.saxutils import escape
-
-    def response(href: str, props: str) -> str:
-        return (f"<D:response><D:href>{href}</D:href><D:propstat><D:prop>{props}</D:prop>"
-                "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>")  # fmt: skip
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = request.content.decode()
-        head = '<D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav">'
-        if request.method == "PROPFIND":
-            props = "<D:resourcetype><D:collection/><C:addressbook/></D:resourcetype>"
-            parts = [response("/book/", props)]
-        elif "sync-collection" in body:
-            parts = [response(f"/book/{n}", f'<D:getetag>"{n}"</D:getetag>') for n in cards]
-            parts.append("<D:sync-token>t1</D:sync-token>")
-        else:
-            data = '<D:getetag>"{}"</D:getetag><C:address-data>{}</C:address-data>'
-            parts = [
-                response(f"/book/{n}", data.format(n, escape(t)))
-                for n, t in cards.items()
-                if f"/book/{n}<" in body
-            ]
-        return httpx.Response(207, content=head + "".join(parts) + "</D:multistatus>")
-
-    return httpx.MockTransport(handler)
-
-
 def test_a_malformed_card_fails_alone_and_the_run_goes_on(tmp_path: Path) -> None:
     csv_file = tmp_path / "crm.csv"
     csv_file.write_text(CSV_HEAD)
@@ -265,7 +235,7 @@ def test_a_malformed_card_fails_alone_and_the_run_goes_on(tmp_path: Path) -> Non
     }
     settings = settings_from(raw, tmp_path)
     cards = {"good.vcf": OTHER, "bad.vcf": "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:cut\r\n"}
-    engine = Engine(settings, Store(settings.state_url), transports={"book": _fake_server(cards)})
+    engine = Engine(settings, Store(settings.state_url), transports={"book": fake_server(cards)})
     report = asyncio.run(engine.run())
     failed = report.systems["book"].failed
     assert [f["vendor_id"] for f in failed] == ["bad.vcf"]
