@@ -54,6 +54,7 @@ class VdirConnector(Connector):
         self.cache = CardCache.for_system(cache, self.kind, settings.name, str(self.folder))
         self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._emails: dict[str, str] | None = None  # email -> name, once scanned for lookups
 
     @property
     def concurrency(self) -> int:
@@ -122,9 +123,16 @@ class VdirConnector(Connector):
         there = self._read(name)
         if there is not None and email_of(mapping, there[1]) == email:
             return VendorRecord(name, there[1])
-        for record in self._scan().records:
-            if email_of(mapping, record.data) == email:
-                return record
+        if self._emails is None:  # one scan for every lookup of a run (recovery asks often)
+            self._emails = {}
+            for record in self._scan().records:
+                address = email_of(mapping, record.data)
+                if address:
+                    self._emails.setdefault(address, record.id)
+        found = self._emails.get(email)
+        there = self._read(found) if found else None
+        if found and there is not None and email_of(mapping, there[1]) == email:
+            return VendorRecord(found, there[1])
         return None
 
     # --- writing ----------------------------------------------------------------------------
