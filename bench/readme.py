@@ -97,8 +97,10 @@ def update(folder: Path) -> None:
         machine = data.get("machine", machine)
         if path.name.startswith("dav-"):
             davs.append(data)
-        else:
-            (peers if path.name.startswith("peer-") else results).append(data)
+        elif path.name.startswith("peer-"):
+            peers.append(data)
+        elif "mode" in data:  # not another harness's (fleet-*.json: bench/fleet.py's table)
+            results.append(data)
     body = [table(results)]
     if peers:
         body += ["", peer_table(peers)]
