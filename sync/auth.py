@@ -1,38 +1,94 @@
-"""Authentication as httpx.Auth classes; token refresh lives here, not in connectors."""
+"""Authentication kinds, by name, as httpx.Auth classes; token refresh lives here, not in
+connectors.
+
+    none                      nothing sent
+    basic                     username, password
+    bearer                    token                         Authorization: Bearer <token>
+    soticket                  token                         Authorization: SOTicket <token>
+    api_key_header            key (+ header, default X-API-Key)
+    api_key_query             key (+ param, default api_key)
+    api_key_basic             key as the Basic user name, empty password
+    oauth_password            client_id, client_secret, username, password (+ token_url)
+    oauth_client_credentials  client_id, client_secret (+ token_url, scope)
+
+sync.toml names the secrets by reference (`<secret>_env` or `<secret>_file`); the settings in
+brackets are plain values, given in sync.toml or defaulted by the vendor file. An unknown kind
+is refused with this list.
+"""
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
-from sync.config import Credentials
 from sync.errors import AuthError, TransientError, error_for
+
+if TYPE_CHECKING:
+    from sync.config import Credentials
+
+
+@dataclass(frozen=True)
+class AuthKind:
+    needs: tuple[str, ...]  # secrets, each given as <name>_env or <name>_file
+    uses: tuple[str, ...] = ()  # plain settings it reads (token_url, header, param, scope)
+
+
+KINDS: dict[str, AuthKind] = {
+    "none": AuthKind(()),
+    "basic": AuthKind(("username", "password")),
+    "bearer": AuthKind(("token",)),
+    "soticket": AuthKind(("token",)),
+    "api_key_header": AuthKind(("key",), ("header",)),
+    "api_key_query": AuthKind(("key",), ("param",)),
+    "api_key_basic": AuthKind(("key",)),
+    "oauth_password": AuthKind(
+        ("client_id", "client_secret", "username", "password"), ("token_url",)
+    ),
+    "oauth_client_credentials": AuthKind(("client_id", "client_secret"), ("token_url", "scope")),
+}
+SECRETS = sorted({s for kind in KINDS.values() for s in kind.needs})
+SETTINGS = ("token_url", "header", "param", "scope")
 
 
 class HeaderAuth(httpx.Auth):
-    """A fixed Authorization header (Bearer, SOTicket)."""
+    """A fixed header: `Authorization: Bearer ...`, `SOTicket ...`, or an API key header."""
 
-    def __init__(self, scheme: str, token: str) -> None:
-        self._value = f"{scheme} {token}"
+    def __init__(self, value: str, header: str = "Authorization") -> None:
+        self._value = value
+        self._header = header
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._value
+        request.headers[self._header] = self._value
         yield request
 
 
-class OAuthPasswordAuth(httpx.Auth):
-    """OAuth 2 password grant (ServiceOps): client ID and secret as Basic on the token call,
-    user name and password in the form. The token is cached until it expires or a 401 says
-    it is stale; then it is fetched once more."""
+class QueryAuth(httpx.Auth):
+    """An API key as a query parameter."""
+
+    def __init__(self, param: str, key: str) -> None:
+        self._param, self._key = param, key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.url = request.url.copy_merge_params({self._param: self._key})
+        yield request
+
+
+class OAuthAuth(httpx.Auth):
+    """OAuth 2 token grants: client ID and secret as Basic on the token call, the grant's own
+    fields in the form. The token is cached until it expires or a 401 says it is stale; then
+    it is fetched once more."""
 
     requires_response_body = True
 
-    def __init__(self, token_url: str, creds: Credentials) -> None:
+    def __init__(self, token_url: str, creds: Credentials, form: dict[str, str]) -> None:
         self.token_url = token_url
         self._creds = creds
+        self._form = form
         self._token: str | None = None
         self._expires = 0.0
 
@@ -42,11 +98,7 @@ class OAuthPasswordAuth(httpx.Auth):
             "POST",
             self.token_url,
             headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()},
-            data={
-                "username": self._creds.get("username"),
-                "password": self._creds.get("password"),
-                "grant_type": "password",
-            },
+            data=self._form,
         )
 
     def _take(self, response: httpx.Response) -> None:
@@ -78,14 +130,60 @@ class OAuthPasswordAuth(httpx.Auth):
             yield request
 
 
-def build_auth(creds: Credentials, base_url: str | None) -> httpx.Auth | None:
-    if creds.kind == "basic":
-        return httpx.BasicAuth(creds.get("username"), creds.get("password"))
-    if creds.kind == "bearer":
-        return HeaderAuth("Bearer", creds.get("token"))
-    if creds.kind == "soticket":
-        return HeaderAuth("SOTicket", creds.get("token"))
-    if creds.kind == "oauth_password":
-        url = creds.token_url or (base_url or "").rstrip("/") + "/api/oauth/token"
-        return OAuthPasswordAuth(url, creds)
-    return None
+def OAuthPasswordAuth(token_url: str, creds: Credentials) -> OAuthAuth:
+    """The password grant (ServiceOps): user name and password in the form."""
+    form = {
+        "username": creds.get("username"),
+        "password": creds.get("password"),
+        "grant_type": "password",
+    }
+    return OAuthAuth(token_url, creds, form)
+
+
+def _basic(user: str, password: str) -> httpx.Auth:
+    return httpx.BasicAuth(user, password)
+
+
+Builder = Callable[["Credentials", dict[str, str]], httpx.Auth | None]
+
+
+def _oauth_password(creds: Credentials, settings: dict[str, str]) -> httpx.Auth:
+    return OAuthPasswordAuth(_token_url(settings), creds)
+
+
+def _oauth_client(creds: Credentials, settings: dict[str, str]) -> httpx.Auth:
+    form = {"grant_type": "client_credentials"}
+    if settings.get("scope"):
+        form["scope"] = settings["scope"]
+    return OAuthAuth(_token_url(settings), creds, form)
+
+
+def _token_url(settings: dict[str, str]) -> str:
+    url = settings.get("token_url")
+    if not url:
+        raise AuthError("this auth kind needs a token_url (in sync.toml or the vendor file)")
+    return url
+
+
+BUILDERS: dict[str, Builder] = {
+    "none": lambda c, s: None,
+    "basic": lambda c, s: _basic(c.get("username"), c.get("password")),
+    "bearer": lambda c, s: HeaderAuth(f"Bearer {c.get('token')}"),
+    "soticket": lambda c, s: HeaderAuth(f"SOTicket {c.get('token')}"),
+    "api_key_header": lambda c, s: HeaderAuth(c.get("key"), s.get("header") or "X-API-Key"),
+    "api_key_query": lambda c, s: QueryAuth(s.get("param") or "api_key", c.get("key")),
+    "api_key_basic": lambda c, s: _basic(c.get("key"), ""),
+    "oauth_password": _oauth_password,
+    "oauth_client_credentials": _oauth_client,
+}
+
+
+def build_auth(
+    creds: Credentials, base_url: str | None, defaults: dict[str, str] | None = None
+) -> httpx.Auth | None:
+    """The httpx.Auth for these credentials. `defaults` are the vendor file's settings
+    (token_url, header, ...), already rendered; sync.toml's own settings win."""
+    settings = {k: v for k, v in (defaults or {}).items() if v}
+    settings |= {k: v for k, v in creds.settings.items() if v}
+    builder = BUILDERS.get(creds.kind)
+    return builder(creds, settings) if builder else None

@@ -23,6 +23,7 @@ from sync.config_spec import (
     parse_duration,
     parse_listen,
 )
+from sync.auth import SETTINGS as AUTH_SETTINGS
 from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem
@@ -54,6 +55,7 @@ class Credentials:
     kind: str
     values: dict[str, SecretStr] = field(default_factory=dict)
     token_url: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # token_url, header, param, scope
 
     def get(self, name: str) -> str:
         return self.values[name].get_secret_value()
@@ -211,9 +213,13 @@ def _system(
     problems: list[Problem],
 ) -> SystemSettings | None:
     """One system's settings, its problems appended (None if it cannot be built)."""
-    cls = connector_class(system.connector)
+    try:
+        cls = connector_class(system.connector, root)
+    except ConfigError as exc:  # its vendor file is wrong: those problems join the others
+        problems += exc.problems
+        return None
     if cls is None:
-        valid = ", ".join(known_connectors())
+        valid = ", ".join(known_connectors(root))
         problems.append(Problem(f"{key}.connector", f"unknown connector (valid: {valid})"))
         return None
     options: BaseModel | None
@@ -227,6 +233,10 @@ def _system(
             msg = f"unknown key (valid: {valid})" if unknown else err["msg"]
             problems.append(Problem(f"{key}.{loc_text(tuple(err['loc']))}", msg))
     creds = _credentials(system.auth, env, root, f"{key}.auth", problems)
+    for item, (var, file) in cls.secret_options(options).items() if options else ():
+        secret = _secret(item, var, file, env, root, key, problems)
+        if secret is not None:
+            creds.values[item] = secret  # an option that is a secret (SO-AppToken)
     if system.ca_bundle and not _under(root, system.ca_bundle).is_file():
         problems.append(Problem(f"{key}.ca_bundle", f"no such file: {system.ca_bundle}"))
     if options is None:
@@ -285,17 +295,31 @@ def _credentials(
     for item in AUTH_NEEDS[auth.kind]:
         var = getattr(auth, f"{item}_env")
         file = getattr(auth, f"{item}_file")
-        if var:
-            if var not in env:
-                problems.append(
-                    Problem(f"{key}.{item}_env", f"environment variable {var} is not set")
-                )
-                continue
-            values[item] = SecretStr(env[var])
-        elif file:
-            secret = _read_secret(_under(root, file), f"{key}.{item}_file", problems)
-            if secret is not None:
-                values[item] = secret
-        else:
+        if not var and not file:
             problems.append(Problem(key, f"kind {auth.kind!r} needs {item}_env (or {item}_file)"))
-    return Credentials(auth.kind, values, auth.token_url)
+            continue
+        secret = _secret(item, var, file, env, root, key, problems)
+        if secret is not None:
+            values[item] = secret
+    settings = {s: getattr(auth, s) for s in AUTH_SETTINGS if getattr(auth, s)}
+    return Credentials(auth.kind, values, auth.token_url, settings)
+
+
+def _secret(
+    item: str,
+    var: str | None,
+    file: str | None,
+    env: dict[str, str],
+    root: Path,
+    key: str,
+    problems: list[Problem],
+) -> SecretStr | None:
+    """A secret named by `<item>_env` (a variable) or `<item>_file`; None with a problem."""
+    if var:
+        if var not in env:
+            problems.append(Problem(f"{key}.{item}_env", f"environment variable {var} is not set"))
+            return None
+        return SecretStr(env[var])
+    if file:
+        return _read_secret(_under(root, file), f"{key}.{item}_file", problems)
+    return None

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sync.auth import KINDS as AUTH_KINDS
+
 DEFAULT_STATE_URL = "sqlite:///.contactsync/state.db"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
 
@@ -110,9 +112,10 @@ class ReviewSpec(_Strict):
 
 
 class AuthSpec(_Strict):
-    """Credentials by reference: `<name>_env` names a variable, `<name>_file` a file."""
+    """Credentials by reference: `<name>_env` names a variable, `<name>_file` a file. The
+    kinds and what each needs are sync/auth.py's registry."""
 
-    kind: Literal["none", "basic", "bearer", "oauth_password", "soticket"]
+    kind: str
     username_env: str | None = None
     username_file: str | None = None
     password_env: str | None = None
@@ -123,16 +126,22 @@ class AuthSpec(_Strict):
     client_id_file: str | None = None
     client_secret_env: str | None = None
     client_secret_file: str | None = None
+    key_env: str | None = None
+    key_file: str | None = None
     token_url: str | None = None
+    header: str | None = None
+    param: str | None = None
+    scope: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in AUTH_KINDS:
+            raise ValueError(f"unknown auth kind {v!r} (valid: {', '.join(AUTH_KINDS)})")
+        return v
 
 
-AUTH_NEEDS: dict[str, tuple[str, ...]] = {
-    "none": (),
-    "basic": ("username", "password"),
-    "bearer": ("token",),
-    "soticket": ("token",),
-    "oauth_password": ("client_id", "client_secret", "username", "password"),
-}
+AUTH_NEEDS: dict[str, tuple[str, ...]] = {name: k.needs for name, k in AUTH_KINDS.items()}
 
 
 class SystemSpec(BaseModel):

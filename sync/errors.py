@@ -28,6 +28,8 @@ that record; SystemFailure stops that system's work for the run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -135,14 +137,24 @@ class LeaseLost(SyncError):
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """The vendor's Retry-After in seconds (capped), or None when absent or a date."""
+    """The vendor's Retry-After in seconds, given as seconds or as an HTTP date (RFC 9110),
+    capped at MAX_RETRY_AFTER; None when absent or unreadable."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+        seconds = float(value)
     except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
         return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def error_for(response: httpx.Response, reason: str | None = None) -> ConnectorError:

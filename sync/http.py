@@ -4,8 +4,16 @@ status codes to error kinds, and logs that never carry a secret.
 What is retried: transport failures, 408, 429, 500, 502, 503 and 504, for requests that are
 safe to repeat (GET, PUT, PATCH, DELETE, WebDAV's PROPFIND and REPORT, and POSTs a connector
 marks as reads); 429 for every
-request, since a request refused for its rate was not applied. Any other failed create is
-never resent here: the engine looks it up first (see engine recovery).
+request, since a request refused for its rate was not applied; a refused connection and a
+name that does not resolve for every request too, since nothing was sent. Any other failed
+create is never resent here: the engine looks it up first (see engine recovery). After the
+retries a refused connection, an unresolved name or a failed TLS handshake (never retried)
+is Unreachable, naming the system and the host (sync/netfail.py).
+
+Retry-After (seconds or an HTTP date) sets the wait, capped at a minute. A vendor file may
+name the headers that announce its budget (remaining requests in a window, the window's
+length, the requests left today): when the window's budget is spent, requests wait for the
+next window instead of drawing 429s, and a spent daily quota is QuotaExhausted.
 
 TLS is verified unless a system sets `verify_tls = false`, which is logged as a warning every
 time a client is built for it; `ca_bundle` names the certificates to trust instead.
@@ -19,6 +27,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -27,9 +36,17 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from sync import netfail
 from sync.auth import build_auth
 from sync.config import SystemSettings
-from sync.errors import ConnectorError, RateLimited, TransientError, error_for
+from sync.errors import (
+    MAX_RETRY_AFTER,
+    QuotaExhausted,
+    RateLimited,
+    TransientError,
+    Unreachable,
+    error_for,
+)
 
 log = logging.getLogger("sync.http")
 SAFE_METHODS = {"GET", "HEAD", "PUT", "PATCH", "DELETE", "PROPFIND", "REPORT"}
@@ -77,14 +94,27 @@ class RateLimiter:
             await asyncio.sleep(delay)
 
 
-def _timed_out(exc: BaseException) -> bool:
-    """A timeout, not a refused or broken connection: the aiohttp transport reports every
-    connection failure as httpx.ConnectTimeout, with aiohttp's own error as the cause."""
-    if isinstance(exc, TimeoutError):
-        return True
-    if not isinstance(exc, httpx.TimeoutException):
-        return False
-    return exc.__cause__ is None or isinstance(exc.__cause__, TimeoutError)
+@dataclass(frozen=True)
+class BudgetHeaders:
+    """The headers a vendor announces its request budget in (all optional)."""
+
+    remaining: str | None = None  # requests left in the current window
+    window_ms: str | None = None  # the window's length, in milliseconds
+    reset: str | None = None  # seconds until the window starts again
+    daily_remaining: str | None = None  # requests left today
+
+
+class _Unsent(TransientError):
+    """Nothing reached the server (refused, unresolved): safe to resend, even a create.
+    After the retries it becomes Unreachable."""
+
+
+def _number(response: httpx.Response, header: str | None) -> float | None:
+    value = response.headers.get(header) if header else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class HttpClient:
@@ -103,7 +133,13 @@ class HttpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         describe_error: Callable[[httpx.Response], str | None] | None = None,
         backoff: float = 0.5,
+        name: str = "",
+        budget: BudgetHeaders | None = None,
     ) -> None:
+        self.name = name
+        self.budget = budget or BudgetHeaders()
+        self._paused_until = 0.0
+        self._quota_spent = False
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -115,6 +151,7 @@ class HttpClient:
             # CPU per request of aiohttp's; at a few hundred writes a second that CPU, not the
             # network, set the pace (bench/README.md). httpx stays the interface.
             transport = AiohttpTransport(verify=verify)
+        self.host = httpx.URL(base_url).host or base_url
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             auth=auth,
@@ -132,6 +169,9 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         describe_error: Callable[[httpx.Response], str | None] | None = None,
+        auth_defaults: dict[str, str] | None = None,
+        budget: BudgetHeaders | None = None,
+        base_url: str | None = None,
     ) -> HttpClient:
         spec = settings.spec
         verify: bool | ssl.SSLContext = spec.verify_tls
@@ -144,8 +184,8 @@ class HttpClient:
         if spec.verify_tls and spec.ca_bundle:
             verify = ssl.create_default_context(cafile=str(settings.resolve(spec.ca_bundle)))
         return cls(
-            spec.base_url or "",
-            auth=build_auth(settings.credentials, spec.base_url),
+            base_url or spec.base_url or "",
+            auth=build_auth(settings.credentials, spec.base_url, auth_defaults),
             headers=headers,
             timeout=spec.timeout,
             retries=spec.retries,
@@ -155,6 +195,8 @@ class HttpClient:
             transport=transport,
             describe_error=describe_error,
             backoff=spec.backoff,
+            name=settings.name,
+            budget=budget,
         )
 
     async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -166,7 +208,13 @@ class HttpClient:
 
     async def request_json(self, method: str, path: str, **kw: Any) -> Any:
         """Like request, and parse the body; a malformed body is retried like a 5xx."""
-        return await self._call(method, path, parse=True, **kw)
+        body, _response = await self._call(method, path, parse=True, **kw)
+        return body
+
+    async def call(self, method: str, path: str, **kw: Any) -> tuple[Any, httpx.Response]:
+        """Like request_json, with the response too (headers, links, the server's Date)."""
+        answer: tuple[Any, httpx.Response] = await self._call(method, path, parse=True, **kw)
+        return answer
 
     async def request_read(
         self, method: str, path: str, read: Callable[[httpx.Response], Any], **kw: Any
@@ -198,7 +246,7 @@ class HttpClient:
                 return read(response)
             if not parse:
                 return response
-            return self.json(response) if response.content.strip() else None
+            return (self.json(response) if response.content.strip() else None), response
 
         return await self._run(method, retry, once)
 
@@ -206,13 +254,16 @@ class HttpClient:
         repeatable = method.upper() in SAFE_METHODS if retry is None else retry
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
-            retry=retry_if_exception_type(TransientError if repeatable else RateLimited),
+            retry=retry_if_exception_type(TransientError if repeatable else (RateLimited, _Unsent)),
             wait=self._wait,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await call()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await call()
+        except _Unsent as exc:
+            raise Unreachable(str(exc)) from None
         raise AssertionError("unreachable")
 
     def _wait(self, state: Any) -> float:
@@ -233,6 +284,7 @@ class HttpClient:
         content: bytes | str | None = None,
     ) -> httpx.Response:
         await self.limiter.wait()
+        await self._within_budget()
         async with self.slots:
             started = time.monotonic()
             try:
@@ -247,17 +299,9 @@ class HttpClient:
                         headers=headers,
                     )
                     await response.aread()
-            except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
-                if _timed_out(exc):
-                    log.warning("%s %s timed out after %.1fs", method, path, self.timeout)
-                    raise TransientError(f"{method} {path} timed out") from None
-                if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # retrying cannot help
-                    raise ConnectorError(
-                        f"{method} {path}: the server's TLS certificate is not trusted "
-                        "(for a private CA set ca_bundle)"
-                    ) from None
-                log.warning("%s %s failed: %s", method, path, type(exc).__name__)
-                raise TransientError(f"{method} {path} failed: {type(exc).__name__}") from None
+            except (httpx.TransportError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise self._failure(method, path, exc) from None
+        self._note_budget(response)
         elapsed = (time.monotonic() - started) * 1000
         log.debug(
             "%s %s -> %s in %.0f ms", method, response.url.path, response.status_code, elapsed
@@ -266,6 +310,38 @@ class HttpClient:
             return response
         reason = self.describe_error(response) if self.describe_error else None
         raise error_for(response, reason)
+
+    def _failure(self, method: str, path: str, exc: BaseException) -> Exception:
+        """The error kind for a request that got no answer, its message naming the host."""
+        kind = netfail.classify(exc)
+        text = netfail.describe(kind, self.name, self.host, exc, self.timeout)
+        log.warning("%s %s: %s", method, path, text)
+        if kind == "tls":  # retrying cannot help
+            return Unreachable(text)
+        if kind in ("refused", "dns"):
+            return _Unsent(text)
+        return TransientError(f"{method} {path}: {text}")
+
+    def _note_budget(self, response: httpx.Response) -> None:
+        """Read the vendor's budget headers: pause when the window is spent."""
+        budget = self.budget
+        daily = _number(response, budget.daily_remaining)
+        if daily is not None and daily <= 0:
+            self._quota_spent = True
+        left = _number(response, budget.remaining)
+        if left is None or left > 0:
+            return
+        reset = _number(response, budget.reset)
+        window = _number(response, budget.window_ms)
+        wait = reset if reset is not None else (window / 1000 if window is not None else 1.0)
+        self._paused_until = max(self._paused_until, time.monotonic() + min(wait, MAX_RETRY_AFTER))
+
+    async def _within_budget(self) -> None:
+        if self._quota_spent:
+            raise QuotaExhausted(f"{self.name or self.host}: the daily request quota is used up")
+        delay = self._paused_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     @staticmethod
     def json(response: httpx.Response) -> Any:

@@ -18,17 +18,22 @@
     to_system = ["trim", { max_length = 191 }]
     from_system = []
     lookup = { US = "United States" }  # canonical -> vendor; read back inverted
-    also = { "emails.addressType.id" = 0 }  # written beside this field
+    also = { "emails.addressType.id" = 0 }  # written beside this field, set or cleared
     required = false                   # a create without it fails the record
 
+    [joined."name"]                    # a path several fields share, after joining
+    to_system = [{ max_length = 64 }]
+    required = true
+
 Fields that share one path are joined with a space when written; `split_name` takes them
-apart when read.
+apart when read. `[joined.<path>]` checks the joined value (its length, its form).
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +47,7 @@ from sync import transforms
 from sync.contact import CUSTOM_TYPES, STANDARD_FIELDS, Record, Schema
 from sync.errors import ConfigError, Problem, RecordError
 from sync.paths import PathError, Segment, get_path, parse_path, set_path
+from sync.times import parse_time
 from sync.validation import validate_all
 
 MAX_TEXT = 10_000  # no contact field is longer; a bigger value is a broken record
@@ -75,6 +81,11 @@ class FieldSpec(_Strict):
     required: bool = False
 
 
+class JoinedSpec(_Strict):
+    to_system: list[str | dict[str, Any]] = []
+    required: bool = False
+
+
 class FilterSpec(_Strict):
     require: list[str] = []
     equals: dict[str, Any] = {}
@@ -87,6 +98,15 @@ class MappingSpec(_Strict):
     filter: FilterSpec = FilterSpec()
     create: dict[str, Any] = {}
     fields: dict[str, FieldSpec] = {}
+    joined: dict[str, JoinedSpec] = {}
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What applies to a shared path's joined value."""
+
+    to_system: transforms.Transform
+    required: bool
 
 
 @dataclass(frozen=True)
@@ -121,6 +141,7 @@ class Mapping:
     require: tuple[str, ...] = ()
     equals: dict[str, Any] = field(default_factory=dict)
     on_create: tuple[tuple[tuple[Segment, ...], Any], ...] = ()
+    joined: dict[str, Joined] = field(default_factory=dict)
     # what the mapping file said: a changed mapping makes the next full scan plan everyone
     fingerprint: str = ""
 
@@ -175,17 +196,32 @@ class Mapping:
             if value is None and create:
                 continue
             set_path(out, fm.path, value)
-            if value is not None:
-                for path, extra in fm.also:
-                    set_path(out, path, extra)
+            for path, extra in fm.also:  # a cleared value still says which one it was
+                set_path(out, path, extra)
         for path_text, parts in joined.items():
-            fm = next(f for f in self.fields.values() if f.path_text == path_text)
-            if parts or not create:
-                set_path(out, fm.path, " ".join(parts) if parts else None)
+            self._write_joined(out, path_text, parts, create)
         if create:
             for path, extra in self.on_create:
                 set_path(out, path, extra)
         return out
+
+    def _write_joined(
+        self, out: dict[str, Any], path_text: str, parts: list[str], create: bool
+    ) -> None:
+        """A shared path's value: its parts joined with a space, then `[joined.<path>]`."""
+        names = [n for n, f in self.fields.items() if f.path_text == path_text]
+        fm = self.fields[names[0]]
+        value: str | None = " ".join(parts) if parts else None
+        rule = self.joined.get(path_text)
+        if rule is not None:
+            try:
+                value = rule.to_system(value)
+            except RecordError as exc:
+                raise RecordError(f"{' + '.join(names)} ({path_text}): {exc}") from None
+            if rule.required and create and value in (None, ""):
+                raise RecordError(f"{' + '.join(names)} ({path_text}) is required by this system")
+        if value is not None or not create:
+            set_path(out, fm.path, value)
 
     def roundtrip(self, record: Record, schema: Schema) -> Record:
         """What this system will hold, read back, after we write `record` (echo suppression)."""
@@ -224,19 +260,23 @@ class Mapping:
         return shared
 
 
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 text or epoch milliseconds to an aware datetime; None when unreadable."""
-    from datetime import UTC
-
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _compile_joined(spec: MappingSpec, where: str, problems: list[Problem]) -> dict[str, Joined]:
+    """`[joined.<path>]`: the transforms of a path several fields write together."""
+    writers = Counter(fs.path for fs in spec.fields.values() if fs.direction != "from_system")
+    out = {}
+    for path_text, js in spec.joined.items():
+        key = f"{where}: joined.{path_text}"
+        if writers[path_text] < 2:
+            problems.append(Problem(key, "fewer than two fields write this path: nothing joins"))
+            continue
+        built = []
+        for i, t in enumerate(js.to_system):
+            try:
+                built.append(transforms.build(t))
+            except ValueError as exc:
+                problems.append(Problem(f"{key}.to_system[{i}]", str(exc)))
+        out[path_text] = Joined(transforms.chain(built), js.required)
+    return out
 
 
 def identity_mapping(schema: Schema, source: str = "(no mapping: canonical columns)") -> Mapping:
@@ -332,6 +372,7 @@ def compile_mapping(raw: dict[str, Any], where: str) -> Mapping:
     for name in spec.filter.equals:
         if name not in known:
             problems.append(Problem(f"{where}: filter.equals.{name}", "unknown field"))
+    joined = _compile_joined(spec, where, problems)
     on_create = tuple((path_of(f"create.{p}", p), v) for p, v in spec.create.items())
     id_path = path_of("id", spec.id)
     updated_path = path_of("updated", spec.updated) if spec.updated else None
@@ -346,5 +387,6 @@ def compile_mapping(raw: dict[str, Any], where: str) -> Mapping:
         require=tuple(spec.filter.require),
         equals=dict(spec.filter.equals),
         on_create=on_create,
+        joined=joined,
         fingerprint=json.dumps(raw, sort_keys=True, default=str),
     )

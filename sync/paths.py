@@ -1,13 +1,20 @@
-"""Paths into vendor records: `a.b`, `Emails[0].Value`, `Metadata[Name=Email,Type=string].Value`.
+"""Paths into vendor records: `a.b`, `Emails[0].Value`, `Metadata[Name=Email,Type=string].Value`,
+`phones[phoneType.id=1].number`.
 
-A `[Key=Value,...]` segment picks the list element whose first pair matches; when writing,
-a missing element is created carrying every pair, so `Type` travels with `Name`.
+A `[Key=Value,...]` segment picks the list element whose first pair matches; the key may be
+a dotted path inside the element (`phoneType.id`). When writing, a missing element is created
+carrying every pair, so `Type` travels with `Name` and `phoneType.id` with the number. A
+selector value is compared as text; it is written as a number when it is one (`id=1` writes
+1), as text when quoted (`Type='231'` writes "231") or otherwise.
 
 Fallback selectors (vCards: `tel[type~=cell].value`, `adr[type~=work|0].street`) try their
 alternatives in order, separated by `|`: `N` (a position), `key=value`, `key~=value` (the
 element's `key` is a list holding `value`, or text equal to it, ignoring case) or a bare
 `key` (the element whose `key` is true). When writing, a missing element is created from the
 first alternative. A path may end in a position in a list of values (`org[1]`).
+
+Vendor files read answers with the same paths plus `[*]` (every element) and several
+selectors in a row (`items[*].rows[*][0]`): see `parse_query` and `find_all`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _SEGMENT = re.compile(r"^(?P<key>[^.\[\]]+)(?:\[(?P<sel>[^\]]*)\])?$")
+_NUMBER = re.compile(r"^-?\d+$")
 
 
 @dataclass(frozen=True)
@@ -53,19 +61,23 @@ def parse_path(text: str) -> tuple[Segment, ...]:
         sel = m.group("sel")
         if sel is None:
             segments.append(Segment(m.group("key")))
-        elif _is_fallback(sel):
-            segments.append(Segment(m.group("key"), choices=_parse_choices(sel, text)))
         elif sel.isdigit():
             segments.append(Segment(m.group("key"), index=int(sel)))
+        elif _is_fallback(sel):
+            segments.append(Segment(m.group("key"), choices=_parse_choices(sel, text)))
         else:
-            pairs = []
-            for pair in sel.split(","):
-                k, eq, v = pair.partition("=")
-                if not eq or not k.strip():
-                    raise PathError(f"selector [{sel}] in {text!r} must be Key=Value pairs")
-                pairs.append((k.strip(), v.strip()))
-            segments.append(Segment(m.group("key"), match=tuple(pairs)))
+            segments.append(Segment(m.group("key"), match=_pairs(sel, text)))
     return tuple(segments)
+
+
+def _pairs(sel: str, text: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for pair in sel.split(","):
+        k, eq, v = pair.partition("=")
+        if not eq or not k.strip() or any(not p for p in k.strip().split(".")):
+            raise PathError(f"selector [{sel}] in {text!r} must be Key=Value pairs")
+        pairs.append((k.strip(), v.strip()))
+    return tuple(pairs)
 
 
 def _split(text: str) -> list[str]:
@@ -84,12 +96,52 @@ def _split(text: str) -> list[str]:
     return parts
 
 
+def _unquoted(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _written(text: str) -> Any:
+    """A selector value as it is written into a new element: a number if it is one."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return int(text) if _NUMBER.match(text) else text
+
+
+def _inner(item: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(item, dict):
+            return None
+        item = item.get(key)
+    return item
+
+
+def _matches(item: Any, key: str, want: str) -> bool:
+    value = _inner(item, key)
+    if value is None or isinstance(value, dict | list):
+        return False
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return text == _unquoted(want)
+
+
+def _element_of(match: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    elem: dict[str, Any] = {}
+    for dotted, text in match:
+        cur = elem
+        *outer, last = dotted.split(".")
+        for key in outer:
+            cur = cur.setdefault(key, {})
+        cur[last] = _written(text)
+    return elem
+
+
 def _pick(items: list[Any], seg: Segment) -> Any:
     if seg.index is not None:
         return items[seg.index] if seg.index < len(items) else None
     key, want = seg.match[0]
     for item in items:
-        if isinstance(item, dict) and str(item.get(key)) == want:
+        if isinstance(item, dict) and _matches(item, key, want):
             return item
     return None
 
@@ -134,7 +186,7 @@ def set_path(data: dict[str, Any], path: tuple[Segment, ...], value: Any) -> Non
             items = cur[seg.key] = []
         elem = _pick(items, seg)
         if elem is None:
-            elem = dict(seg.match)
+            elem = _element_of(seg.match)
             if seg.index is not None:
                 while len(items) <= seg.index:
                     items.append({})
@@ -243,3 +295,91 @@ def _choose_or_create(cur: dict[str, Any], seg: Segment, last: bool, value: Any)
     if not isinstance(items[at], dict):
         items[at] = {}
     return items[at]
+
+
+# ---- queries: paths that may select several values (vendor files' envelopes) ----
+
+Step = tuple[str, Any]  # ("key", name) | ("index", n) | ("all", None) | ("match", pairs)
+_QUERY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+def _split_quoted(text: str) -> list[str]:
+    """Like _split, but a key in single quotes may hold dots: `'odata.nextLink'`."""
+    parts, depth, cur, quoted = [], 0, "", False
+    for ch in text:
+        if ch == "'" and depth == 0:
+            quoted = not quoted
+        elif ch == "[" and not quoted:
+            depth += 1
+        elif ch == "]" and not quoted:
+            depth -= 1
+        if ch == "." and depth == 0 and not quoted:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return parts
+
+
+def parse_query(text: str) -> tuple[Step, ...]:
+    """`items[*].rows[*][0]`, `paging.next.after`, `value`: dotted keys, each followed by any
+    number of `[n]`, `[*]` or `[Key=Value]` selectors; a key holding dots is single-quoted
+    (`'odata.nextLink'`). "" is the answer itself."""
+    if not isinstance(text, str):
+        raise PathError("a path must be text")
+    if text == "":
+        return ()
+    steps: list[Step] = []
+    for part in _split_quoted(text):
+        if len(part) >= 2 and part[0] == "'" and part.index("'", 1) == len(part) - 1:
+            steps.append(("key", part[1:-1]))
+            continue
+        key, _, rest = part.partition("[")
+        rest = "[" + rest if rest else ""
+        if not key or "]" in key:
+            raise PathError(f"cannot read path segment {part!r} in {text!r}")
+        steps.append(("key", key))
+        pos = 0
+        for m in _QUERY_PART.finditer(rest):
+            if m.start() != pos:
+                raise PathError(f"cannot read path segment {part!r} in {text!r}")
+            sel, pos = m.group(1), m.end()
+            if sel == "*":
+                steps.append(("all", None))
+            elif sel.isdigit():
+                steps.append(("index", int(sel)))
+            else:
+                steps.append(("match", _pairs(sel, text)))
+        if pos != len(rest):
+            raise PathError(f"cannot read path segment {part!r} in {text!r}")
+    return tuple(steps)
+
+
+def find_all(data: Any, query: tuple[Step, ...]) -> list[Any]:
+    """Every value the query reaches (missing branches give nothing, never None)."""
+    found = [data]
+    for kind, arg in query:
+        nxt: list[Any] = []
+        for cur in found:
+            if kind == "key":
+                if isinstance(cur, dict) and cur.get(arg) is not None:
+                    nxt.append(cur[arg])
+            elif not isinstance(cur, list):
+                continue
+            elif kind == "all":
+                nxt.extend(v for v in cur if v is not None)
+            elif kind == "index":
+                if arg < len(cur) and cur[arg] is not None:
+                    nxt.append(cur[arg])
+            else:
+                key, want = arg[0]
+                nxt.extend(v for v in cur if isinstance(v, dict) and _matches(v, key, want))
+        found = nxt
+    return found
+
+
+def find_one(data: Any, query: tuple[Step, ...]) -> Any:
+    """The first value the query reaches, or None."""
+    found = find_all(data, query)
+    return found[0] if found else None

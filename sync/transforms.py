@@ -7,6 +7,7 @@ A transform is written in a mapping as a bare name (`"trim"`) or a one-key table
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +88,18 @@ def _max_length(limit: Any) -> Transform:
     return apply
 
 
+def _pattern(regex: Any) -> Transform:
+    """`{ pattern = "^[a-z]{2}(_[A-Z]{2})?$" }`: text that does not match fails the record."""
+    compiled = re.compile(regex)
+
+    def apply(value: Any) -> Any:
+        if isinstance(value, str) and value and not compiled.fullmatch(value):
+            raise RecordError(f"{value[:40]!r} does not have the form {regex}")
+        return value
+
+    return apply
+
+
 def _truncate(limit: Any) -> Transform:
     return lambda v: v[:limit] if isinstance(v, str) else v
 
@@ -131,6 +144,7 @@ REGISTRY: dict[str, tuple[Callable[[Any], Transform], str | None]] = {
     "bool": (_bool, "pair"),
     "max_length": (_max_length, "int"),
     "truncate": (_truncate, "int"),
+    "pattern": (_pattern, "regex"),
     "default": (_default, "any"),
     "constant": (_constant, "any"),
     "split_name": (_split_name, "first|last"),
@@ -159,11 +173,20 @@ def build(spec: Any) -> Transform:
         "pair": isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, str) for a in arg),
         "first|last": arg in ("first", "last"),
         "table": isinstance(arg, dict),
+        "regex": isinstance(arg, str) and _compiles(arg),
         "any": True,
     }[wants]
     if not ok:
         raise ValueError(f"transform {name!r} takes {wants}, not {arg!r}")
     return factory(arg)
+
+
+def _compiles(regex: str) -> bool:
+    try:
+        re.compile(regex)
+    except re.error:
+        return False
+    return True
 
 
 def chain(transforms: list[Transform]) -> Transform:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from sync.errors import AuthError, ConnectorError
+from sync.errors import ConnectorError, SystemFailure
 from sync.progress import SILENT, Progress
 
 if TYPE_CHECKING:
@@ -79,9 +79,10 @@ class Listing:
         *,
         cursor: str | None = None,
     ) -> Listing:
-        """A request failed mid-listing: an incomplete listing, unless the credentials were
-        refused, which no later page can mend (the AuthError is raised again)."""
-        if isinstance(error, AuthError):
+        """A request failed mid-listing: an incomplete listing, unless the system cannot be
+        used at all (credentials refused, unreachable), which no later page can mend: that
+        SystemFailure is raised again."""
+        if isinstance(error, SystemFailure):
             raise error
         return cls.incomplete(found, f"{doing} failed: {error}", cursor=cursor)
 
@@ -126,6 +127,12 @@ class Connector:
     def check(cls, settings: SystemSettings) -> list[str]:
         """Problems with this system's settings beyond their types (e.g. a missing base_url)."""
         return []
+
+    @classmethod
+    def secret_options(cls, options: Any) -> dict[str, tuple[str | None, str | None]]:
+        """Options that are secrets: name -> (environment variable, file) naming the value.
+        sync.toml resolves them with the auth secrets (settings.credentials.values[name])."""
+        return {}
 
     @classmethod
     def build(

@@ -15,8 +15,9 @@ From ../shared/seeds/000_2c5c1f25ef22ab09.txt and the notes in ../shared/seeds/R
   `totalResults` and `fields` (top-level names only, as on a real collection); `expand` as
   above; `{"items", "hasMore", "links"}`;
 - `GET queryResults/?query=SELECT ID FROM Contacts WHERE ...` parses ROQL strictly: string
-  literals are single-quoted with backslash escapes, anything left over is a syntax error (400)
-  and an injected `OR 1=1` that does parse is obeyed, as a real parser would;
+  literals are single-quoted with quotes doubled (sync/sandbox/filters.py), anything left over
+  is a syntax error (400, OSC-CREST-00007, as Oracle answers a backslash-escaped quote) and an
+  injected `OR 1=1` that does parse is obeyed, as a real parser would;
 - PATCH and DELETE answer 200 with no body; IDs are 64-bit integers (they start above 2**53
   so that a client that reads them as floats is caught);
 - errors are `{"type", "title", "status", "detail", "instance", "o:errorCode"}`. The README
@@ -43,17 +44,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sync.sandbox import filters
 from sync.sandbox.base import Emulator, PageResponse
+from sync.sandbox.filters import Node
 
 PREFIX = "/services/rest/connect/v1.4"
 USERNAME, PASSWORD = "sandbox-agent", "sandbox-password"
 CONTEXT_MAX = 40
-BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, BAD_METHOD, BAD_MEDIA = (
+BAD_REQUEST, UNAUTHORIZED, NOT_FOUND, BAD_METHOD, BAD_MEDIA, ROQL_SYNTAX = (
     "OSC-CREST-00002",
     "OSC-CREST-00001",
     "OSC-CREST-00003",
     "OSC-CREST-00005",
     "OSC-CREST-00006",
+    "OSC-CREST-00007",
 )
 LIMITS = {
     ("name", "first"): 80,
@@ -130,110 +134,32 @@ def _parse_time(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-# --- ROQL: just enough of the grammar for queryResults and the `q` parameter ---
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<num>\d+)(?![\w.])|(?P<op><=|>=|<>|!=|=|<|>)"
-    r"|(?P<punct>[(),])|(?P<word>[A-Za-z_][\w.]*))"
-)
-_KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "LIKE", "NOT"}
-Node = tuple[Any, ...]
+# --- ROQL: queryResults and the `q` parameter, by the sandbox's filter parser ---
 
 
-def _tokens(text: str) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    pos = 0
-    while text[pos:].strip():
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise Refused(f"ROQL syntax error near: {text[pos:].strip()[:30]}")
-        kind = m.lastgroup or ""
-        value: Any = m.group(kind)
-        if kind == "str":
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        elif kind == "num":
-            value = int(value)
-        elif kind == "word" and value.upper() in _KEYWORDS:
-            kind, value = "kw", value.upper()
-        out.append((kind, value))
-        pos = m.end()
-    return out
+def roql(text: str) -> Node:
+    """A `q` expression; Refused (OSC-CREST-00007) for anything ROQL cannot parse."""
+    try:
+        return filters.parse(text, filters.ROQL)
+    except filters.FilterSyntaxError as exc:
+        raise Refused(str(exc), 400, ROQL_SYNTAX) from None
 
 
-class Roql:
-    """A recursive-descent parser: `expr := term (OR term)*`, `term := factor (AND factor)*`,
-    `factor := ( expr ) | operand [NOT] (= | <> | != | < | <= | > | >= | LIKE) operand`."""
-
-    def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
-        self.i = 0
-
-    def _peek(self) -> tuple[str, Any] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def _take(self, kind: str, value: Any = None) -> Any:
-        token = self._peek()
-        if token is None or token[0] != kind or (value is not None and token[1] != value):
-            found = "end of query" if token is None else repr(token[1])
-            raise Refused(f"ROQL syntax error: expected {value or kind}, found {found}")
-        self.i += 1
-        return token[1]
-
-    def _accept(self, kind: str, value: Any) -> bool:
-        if self._peek() == (kind, value):
-            self.i += 1
-            return True
-        return False
-
-    def select(self) -> tuple[list[str], str, Node | None]:
-        self._take("kw", "SELECT")
-        columns = [self._take("word")]
-        while self._accept("punct", ","):
-            columns.append(self._take("word"))
-        self._take("kw", "FROM")
-        table = self._take("word")
-        where = self.expr() if self._accept("kw", "WHERE") else None
-        self.end()
-        return columns, table, where
-
-    def end(self) -> None:
-        token = self._peek()
-        if token is not None:
-            raise Refused(f"ROQL syntax error near {token[1]!r}")
-
-    def expr(self) -> Node:
-        node = self._term()
-        while self._accept("kw", "OR"):
-            node = ("or", node, self._term())
-        return node
-
-    def _term(self) -> Node:
-        node = self._factor()
-        while self._accept("kw", "AND"):
-            node = ("and", node, self._factor())
-        return node
-
-    def _factor(self) -> Node:
-        if self._accept("punct", "("):
-            node = self.expr()
-            self._take("punct", ")")
-            return node
-        left = self._operand()
-        negate = self._accept("kw", "NOT")
-        op = "LIKE" if self._accept("kw", "LIKE") else None
-        if op is None:
-            if negate:
-                raise Refused("ROQL syntax error: NOT must be followed by LIKE")
-            op = self._take("op")
-        node = ("cmp", op, left, self._operand())
-        return ("not", node) if negate else node
-
-    def _operand(self) -> Node:
-        token = self._peek()
-        if token is None or token[0] not in ("str", "num", "word"):
-            raise Refused("ROQL syntax error: expected a value or a field")
-        self.i += 1
-        return ("col", token[1].lower()) if token[0] == "word" else ("lit", token[1])
+def select(text: str) -> tuple[list[str], str, Node | None]:
+    """`SELECT col, ... FROM table [WHERE expr]`."""
+    try:
+        parser = filters.Parser(text, filters.ROQL)
+        parser.take("kw", "select")
+        columns = [parser.take("word")]
+        while parser.accept("punct", ","):
+            columns.append(parser.take("word"))
+        parser.take("kw", "from")
+        table = parser.take("word")
+        where = parser.expr() if parser.accept("kw", "where") else None
+        parser.end()
+    except filters.FilterSyntaxError as exc:
+        raise Refused(str(exc), 400, ROQL_SYNTAX) from None
+    return columns, table, where
 
 
 def _column(contact: dict[str, Any], name: str) -> list[Any]:
@@ -266,7 +192,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         left, right = left.lower(), right.lower()
     if left is None or right is None:
         return False
-    if op == "LIKE":
+    if op == "like":
         pattern = re.escape(str(right)).replace("%", ".*").replace("_", ".")
         return re.fullmatch(pattern, str(left), re.S) is not None
     checks: dict[str, Callable[[Any, Any], bool]] = {
@@ -305,19 +231,12 @@ def check(node: Node | None) -> Node | None:
 
 
 def matches(node: Node | None, contact: dict[str, Any]) -> bool:
-    if node is None:
-        return True
-    kind = node[0]
-    if kind == "or":
-        return matches(node[1], contact) or matches(node[2], contact)
-    if kind == "and":
-        return matches(node[1], contact) and matches(node[2], contact)
-    if kind == "not":
-        return not matches(node[1], contact)
-    _, op, left, right = node
-    lefts = _column(contact, left[1]) if left[0] == "col" else [left[1]]
-    rights = _column(contact, right[1]) if right[0] == "col" else [right[1]]
-    return any(_compare(op, a, b) for a in lefts for b in rights)
+    def compare(op: str, left: Node, right: Node) -> bool:
+        lefts = _column(contact, left[1]) if left[0] == "col" else [left[1]]
+        rights = _column(contact, right[1]) if right[0] == "col" else [right[1]]
+        return any(_compare(op, a, b) for a in lefts for b in rights)
+
+    return filters.evaluate(node, compare)
 
 
 def _lookup_name(contact: dict[str, Any]) -> str:
@@ -709,9 +628,7 @@ class OracleB2BEmulator(Emulator):
         offset = _number(params.get("offset", "0"), "offset", 0, 2**63)
         where = None
         if params.get("q"):
-            parser = Roql(params["q"])
-            where = check(parser.expr())
-            parser.end()
+            where = check(roql(params["q"]))
         order = _order(params.get("orderBy", "id:asc"))
         found = self._select(where, order)
         if isinstance(found, list):
@@ -803,7 +720,7 @@ class OracleB2BEmulator(Emulator):
         query = request.query_params.get("query")
         if not query:
             raise Refused("the query parameter is required")
-        columns, table, where = Roql(query).select()
+        columns, table, where = select(query)
         check(where)
         if table.lower() != "contacts":
             raise Refused(f"'{table}' is not a table this emulator can query")

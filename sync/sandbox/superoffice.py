@@ -43,6 +43,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import phonenumbers
+from phonenumbers import geocoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -53,6 +55,7 @@ from sync.sandbox.base import Emulator
 TENANT = "Cust12345"
 APP_TOKEN = "sandbox-app-token"
 _ROUTE = re.compile(r"^(?:/[^/]+)?/api/v1/(Contact|Person)(?:/([^/]+))?/?$")
+_COUNTRY_LIST = re.compile(r"^(?:/[^/]+)?/api/v1/List/Country/Items/?$")
 _ALL_VERBS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -122,6 +125,12 @@ COUNTRIES = {
     "PL": (616, "Poland"), "US": (840, "United States"), "CA": (124, "Canada"),
     "AU": (36, "Australia"), "NZ": (554, "New Zealand"), "JP": (392, "Japan"),
 }  # fmt: skip
+# every other region this installation knows, numbered as an installation may number them:
+# clients must ask GET List/Country/Items, never assume ISO numbers
+COUNTRIES |= {
+    iso: (1000 + i, geocoder._region_display_name(iso, "en") or iso)
+    for i, iso in enumerate(sorted(set(phonenumbers.SUPPORTED_REGIONS) - set(COUNTRIES)))
+}
 COUNTRY_BY_ID = {cid: (iso, name) for iso, (cid, name) in COUNTRIES.items()}
 # server-owned: taken from the store, never from a body
 SERVER_OWNED = {"UpdatedDate", "CreatedDate", "TableRight", "FieldProperties", "_Links"}
@@ -143,16 +152,38 @@ CANONICAL = {
 
 
 class Invalid(Exception):
-    """A request the API refuses: status, SuperOffice error type, message."""
+    """A request the API refuses: status, SuperOffice error type, message; `model_state` for
+    a body ASP.NET could not bind (a property of the wrong type)."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(
+        self, status: int, kind: str, message: str, model_state: dict[str, list[str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.kind, self.message = status, kind, message
+        self.model_state = model_state
 
 
 def _error(status: int, kind: str, message: str, **headers: str) -> JSONResponse:
     body = {"Error": True, "ErrorType": kind, "Message": message}
     return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def _country(country_id: int) -> dict[str, Any]:
+    """A country list item, as GET List/Country/Items answers it (its main properties)."""
+    iso, name = COUNTRY_BY_ID[country_id]
+    return {
+        "CountryId": country_id,
+        "Name": name,
+        "EnglishName": name,
+        "TwoLetterISOCountry": iso,
+        "Deleted": False,
+    }
+
+
+def _binding(where: str, value: Any, kind: str) -> Invalid:
+    """ASP.NET's answer to a JSON value that does not bind to its property's type."""
+    text = f"Error converting value {json.dumps(value)} to type 'System.{kind}'. Path '{where}'."
+    return Invalid(400, "ModelState", "The request is invalid.", {f"newEntity.{where}": [text]})
 
 
 def _stamp(moment: datetime) -> str:
@@ -233,6 +264,12 @@ def _check_value(entity: str, key: str, kind: str, value: Any) -> None:
             _check_element(f"{key}[{i}]", item)
     elif kind == "address":
         _check_address(key, value)
+    elif (
+        kind == "country"
+        and value.get("CountryId") is not None
+        and (not isinstance(value["CountryId"], int) or isinstance(value["CountryId"], bool))
+    ):
+        raise _binding("Country.CountryId", value["CountryId"], "Int32")
     elif kind == "country" and value.get("CountryId") not in (None, 0, *COUNTRY_BY_ID):
         raise Invalid(400, "ArgumentException", f"Country: unknown CountryId {value['CountryId']}")
 
@@ -468,6 +505,7 @@ class SuperOfficeEmulator(Emulator):
         "SUPEROFFICE_PASSWORD": "sandbox-password",
         "SUPEROFFICE_TOKEN": "8A:Cust12345.sandbox-bearer-token",
         "SUPEROFFICE_TICKET": "7T:c2FuZGJveC10aWNrZXQ=",
+        "SUPEROFFICE_APP_TOKEN": APP_TOKEN,
     }
 
     def __init__(
@@ -506,7 +544,7 @@ class SuperOfficeEmulator(Emulator):
             "entity": self.entity,
         }
         if self.app_token:
-            table["app_token"] = self.app_token
+            table["app_token_env"] = "SUPEROFFICE_APP_TOKEN"
         return table
 
     # ---- the store, as a user of the SuperOffice client would change it ----
@@ -606,7 +644,8 @@ class SuperOfficeEmulator(Emulator):
 
     async def _handle(self, request: Request) -> Response:
         m = _ROUTE.match(request.url.path)
-        if not m:
+        countries = _COUNTRY_LIST.match(request.url.path)
+        if not m and not countries:
             return _error(404, "NotFound", f"no resource at {request.url.path}")
         auth = request.headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
@@ -620,6 +659,10 @@ class SuperOfficeEmulator(Emulator):
             )
         if self.app_token and request.headers.get("so-apptoken") != self.app_token:
             return _error(401, "UnauthorizedAccessException", "missing or unknown SO-AppToken")
+        if m is None:
+            if request.method != "GET":
+                return _error(405, "MethodNotAllowed", f"{request.method} is not allowed here")
+            return JSONResponse([_country(cid) for cid in sorted(COUNTRY_BY_ID)])
         entity, item = m.group(1), m.group(2)
         allowed = ("GET", "PUT", "PATCH", "DELETE") if item else ("GET", "POST")
         if request.method not in allowed:
@@ -638,6 +681,9 @@ class SuperOfficeEmulator(Emulator):
                 raise Invalid(400, "ArgumentException", f"{item!r} is not an id")
             return await self._item(request, entity, int(item))
         except Invalid as exc:
+            if exc.model_state is not None:
+                body = {"Message": exc.message, "ModelState": exc.model_state}
+                return JSONResponse(body, status_code=exc.status)
             return _error(exc.status, exc.kind, exc.message)
 
     def _out(self, request: Request, entity: str, record: dict[str, Any]) -> JSONResponse:

@@ -7,12 +7,14 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.connectors import connector_class
 from sync.connectors.base import HttpConnector
-from sync.connectors.lightening import LighteningConnector
-from sync.connectors.onecontact import OneContactConnector
-from sync.connectors.oracle_b2b import OracleB2BConnector
-from sync.connectors.serviceops import ServiceOpsConnector
-from sync.connectors.superoffice import SuperOfficeConnector
+
+LighteningConnector: Any = connector_class("lightening")
+OneContactConnector: Any = connector_class("onecontact")
+OracleB2BConnector: Any = connector_class("oracle_b2b")
+ServiceOpsConnector: Any = connector_class("serviceops")
+SuperOfficeConnector: Any = connector_class("superoffice")
 
 
 def answer(body: Any = None, text: str | None = None) -> httpx.Response:
@@ -68,6 +70,24 @@ def test_no_keys_and_no_json_give_no_reason() -> None:
         (SuperOfficeConnector, answer({"ErrorType": "SoException"}), "SoException"),
         (SuperOfficeConnector, answer(text="  Service Unavailable \n"), "Service Unavailable"),
         (SuperOfficeConnector, answer(["x"]), None),
+        # an Error member is read when it holds text (the independent emulator's shape)
+        (
+            SuperOfficeConnector,
+            answer({"Error": "Name is required", "ErrorType": "BadRequest"}),
+            "Name is required",
+        ),
+        # ASP.NET's ModelState: a body that would not bind (a CountryId that is not a number)
+        (
+            SuperOfficeConnector,
+            answer(
+                {
+                    "Message": "The request is invalid.",
+                    "ModelState": {"newEntity.Country.CountryId": ["Error converting value"]},
+                }
+            ),
+            "newEntity.Country.CountryId: Error converting value",
+        ),
+        (SuperOfficeConnector, answer({"Error": True, "Message": "No"}), "No"),
         (OneContactConnector, answer({"message": "lower"}), "lower"),
         (OneContactConnector, answer({"Message": "Upper", "message": "lower"}), "Upper"),
         (OneContactConnector, answer({"success": False}), None),

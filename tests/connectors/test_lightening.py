@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.connectors import connector_class
 from sync.connectors.base import Connector
-from sync.connectors.lightening import LighteningConnector
 from sync.contact import Schema
 from sync.errors import ConfigError, NotFound, RecordError, Rejected, TransientError
 from sync.sandbox.base import Faults
@@ -19,6 +19,7 @@ from sync.sandbox.lightening import LighteningEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import system_settings
 
+LighteningConnector: Any = connector_class("lightening")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "lightening"
 BASE = "http://lightening.test/api"
 SAMPLE_LIST = json.loads((FIXTURES / "list_response.json").read_text())
@@ -317,14 +318,18 @@ async def test_limits_fail_the_record_before_anything_is_sent(pair: Any) -> None
         mapping.to_system({**person, "phone": "ext. 1234 5678 9012 3456 7890 1234 5"}, create=True)
     with pytest.raises(RecordError, match=r"email.*limit is 191"):
         mapping.to_system({**person, "email": "a" * 64 + "@" + "b" * 130 + ".org"}, create=True)
-    # the 64-character name limit applies to the joined name: the connector checks it
+    # the 64-character name limit applies to the joined name, the locale has a form, and a
+    # name is required: the mapping says so ([joined.name], pattern), no code
     long_name = {**person, "first_name": "Maximiliana Alexandrina Theodora", "last_name": "x" * 35}
-    with pytest.raises(Rejected, match="68 characters, Lightening's limit is 64"):
-        await conn.create(mapping.to_system(long_name, create=True))
-    with pytest.raises(Rejected, match="'en-US' is not a locale"):
-        await conn.create(mapping.to_system({**person, "locale": "en-US"}, create=True))
-    with pytest.raises(Rejected, match="name is required"):
-        await conn.create(mapping.to_system({"email": "ada@example.org"}, create=True))
+    with pytest.raises(RecordError, match=r"first_name \+ last_name \(name\).*68 characters"):
+        mapping.to_system(long_name, create=True)
+    with pytest.raises(RecordError, match=r"locale.*'en-US' does not have the form"):
+        mapping.to_system({**person, "locale": "en-US"}, create=True)
+    with pytest.raises(RecordError, match=r"\(name\) is required"):
+        mapping.to_system({"email": "ada@example.org"}, create=True)
+    # and a payload without a name is refused by the vendor file before sending
+    with pytest.raises(RecordError, match="name is required by Lightening"):
+        await conn.create({"email": "ada@example.org"})
     assert emu.log == []
 
 

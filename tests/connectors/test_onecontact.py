@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.connectors import connector_class
 from sync.connectors.base import Connector
-from sync.connectors.onecontact import OneContactConnector
 from sync.errors import ConfigError, Rejected
 from sync.sandbox.onecontact import OneContactEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, system_settings
 
+OneContactConnector: Any = connector_class("onecontact")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "onecontact"
 BASE = "http://onecontact.test/standard/api/v1"
 SEED = (SEEDS / "004_fe75bcfdeb1856cf.txt").read_text(encoding="utf-8")

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.connectors import connector_class, envelope
 from sync.connectors.base import Connector
-from sync.connectors.oracle_b2b import OracleB2BConnector, contact_record, roql_string
+from sync.connectors.template import render
 from sync.contact import Schema
 from sync.errors import ConfigError, Rejected
 from sync.sandbox.base import Emulator, Faults
@@ -20,6 +21,7 @@ from sync.sandbox.oracle_b2b import PREFIX, OracleB2BEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, system_settings
 
+OracleB2BConnector: Any = connector_class("oracle_b2b")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "oracle_b2b"
 SEED = SEEDS / "000_2c5c1f25ef22ab09.txt"
 BASE = "http://oracle.test"
@@ -41,6 +43,12 @@ SAMPLE_PERSON: dict[str, Any] = {
 
 def fixture(name: str) -> Any:
     return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def contact_record(item: dict[str, Any]) -> dict[str, Any]:
+    """A contact as Oracle answers it, read as the vendor file says."""
+    vendor = OracleB2BConnector.vendor
+    return envelope.reshape(item, vendor.records)
 
 
 def settings(**extra: Any) -> Any:
@@ -128,7 +136,10 @@ async def test_create_sends_the_documents_body_and_headers() -> None:
 
 async def test_lookup_sends_the_documents_query_and_reads_its_answers() -> None:
     seen: list[httpx.Request] = []
-    contact = {**fixture("create_contact_response"), "id": 51717}
+    # the GET asks to expand emails: the create answer's links stand expanded here, since a
+    # lookup checks the address it found
+    primary = {"address": "contact@craigdaniels.me", "addressType": {"id": 0}}
+    contact = {**fixture("create_contact_response"), "id": 51717, "emails": {"items": [primary]}}
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
@@ -180,7 +191,9 @@ async def test_incident_is_opened_like_the_documents_sample() -> None:
     custom = {k: v["lookupName"] for k, v in sample["customFields"]["c"].items()}
     emu = OracleB2BEmulator()
     conn = connect(emu, incident={"subject": sample["subject"], "custom_fields": custom})
-    written = await conn.create(conn.settings.mapping.to_system(SAMPLE_PERSON, create=True))
+    payload = conn.settings.mapping.to_system(SAMPLE_PERSON, create=True)
+    written = await conn.create(payload)
+    await conn.after_create(written.vendor_id, payload)  # the engine's call after a create
     await conn.aclose()
     contact, incident = emu.writes()
     assert contact.path == PREFIX + "/contacts"
@@ -193,7 +206,9 @@ async def test_incident_is_opened_like_the_documents_sample() -> None:
 async def test_a_refused_incident_keeps_the_contact() -> None:
     emu = OracleB2BEmulator()
     conn = connect(emu, incident={"subject": "x", "custom_fields": {"truck_type": "Rocket"}})
-    written = await conn.create(conn.settings.mapping.to_system(SAMPLE_PERSON, create=True))
+    payload = conn.settings.mapping.to_system(SAMPLE_PERSON, create=True)
+    written = await conn.create(payload)
+    await conn.after_create(written.vendor_id, payload)
     await conn.aclose()
     assert int(written.vendor_id) in emu.contacts
     assert [w.status for w in emu.writes()] == [201, 400]
@@ -296,9 +311,11 @@ async def test_emulator_answers_emails_and_phones_as_links_unless_expanded() -> 
 # --- quirks ---
 
 
-def test_roql_literal_escapes_quotes_and_backslashes() -> None:
-    assert roql_string("x' OR 1=1 --@y.z") == "x\\' OR 1=1 --@y.z"
-    assert roql_string("a\\'b") == "a\\\\\\'b"
+def test_roql_literals_double_their_quotes() -> None:
+    """ROQL, like SQL, doubles a quote inside a literal; a backslash is an ordinary
+    character (OSC-CREST-00007 answered the backslash-escaped form)."""
+    assert render("{x|quoted}", {"x": "o'brien@example.com"}) == "'o''brien@example.com'"
+    assert render("{x|quoted}", {"x": "a\\'b"}) == "'a\\''b'"
 
 
 async def test_lookup_cannot_be_injected() -> None:
@@ -352,7 +369,7 @@ async def test_plain_update_is_a_patch_and_clears_what_is_cleared() -> None:
 
 
 def test_application_context_longer_than_40_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="application_context is 41 characters"):
+    with pytest.raises(ConfigError, match=r"application_context: .* at most 40 characters"):
         settings(application_context="x" * 41)
     assert settings(application_context="x" * 40).options.application_context == "x" * 40
 

@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.connectors import connector_class
 from sync.connectors.base import Connector
-from sync.connectors.serviceops import ServiceOpsConnector, qualification, relation
 from sync.errors import AuthError, Rejected
 from sync.sandbox.base import Emulator, Faults, LoggedRequest
 from sync.sandbox.serviceops import ServiceOpsEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, system_settings
 
+ServiceOpsConnector: Any = connector_class("serviceops")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "serviceops"
 SEED = SEEDS / "001_03338e10568f8112.txt"
 BASE = "http://serviceops.test"
@@ -32,6 +33,19 @@ PERSON = {
     "mobile": "+447700900123",
     "department": "Analytical Engines",
 }
+
+
+def qualification(*quals: dict[str, Any]) -> dict[str, Any]:
+    return {"qualDetails": {"type": "FlatQualificationRest", "quals": list(quals)}}
+
+
+def relation(key: str, operator: str, value_type: str, value: Any) -> dict[str, Any]:
+    return {
+        "type": "RelationalQualificationRest",
+        "leftOperand": {"type": "PropertyOperandRest", "key": key},
+        "operator": operator,
+        "rightOperand": {"type": "ValueOperandRest", "value": {"type": value_type, "value": value}},
+    }
 
 
 def fixture(name: str) -> Any:
@@ -131,7 +145,9 @@ async def test_request_is_opened_like_the_documents_sample() -> None:
     emu = ServiceOpsEmulator()
     conn = connect(emu, request=options)
     person = {"email": "a@b.com", "first_name": "Utsav"}
-    await conn.create(conn.settings.mapping.to_system(person, create=True), email="a@b.com")
+    payload = conn.settings.mapping.to_system(person, create=True)
+    written = await conn.create(payload, email="a@b.com")
+    await conn.after_create(written.vendor_id, payload)  # the engine's call after a create
     await conn.aclose()
     sent = emu.writes()[-1]
     assert (sent.path, sent.status) == ("/api/v1/request", 200)
@@ -139,17 +155,21 @@ async def test_request_is_opened_like_the_documents_sample() -> None:
     assert emu.requests[0]["requesterEmail"] == "a@b.com"
 
 
-async def test_request_response_sample_parses() -> None:
+async def test_request_response_sample_parses(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[httpx.Request] = []
+
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/oauth/token":
             return httpx.Response(200, json={"access_token": "a.b.c", "expires_in": 3600})
         assert request.url.path == "/api/v1/request"
+        seen.append(request)
         return httpx.Response(200, json=fixture("create_request_response"))
 
     conn = connect(transport=httpx.MockTransport(answer), request={"subject": "asdasd"})
-    assert isinstance(conn, ServiceOpsConnector)
-    assert await conn.open_request("a@b.com") == "1"
+    await conn.after_create("1", {"email": "a@b.com"})
     await conn.aclose()
+    assert json.loads(seen[0].content) == {"requesterEmail": "a@b.com", "subject": "asdasd"}
+    assert "refused" not in caplog.text
 
 
 async def test_emulator_accepts_every_documented_request_key() -> None:
@@ -174,7 +194,9 @@ async def test_emulator_accepts_every_documented_request_key() -> None:
 async def test_a_refused_request_keeps_the_requester() -> None:
     emu = ServiceOpsEmulator()
     conn = connect(emu, request={"subject": "x", "priorityName": "Whenever"})
-    written = await conn.create(conn.settings.mapping.to_system(PERSON, create=True))
+    payload = conn.settings.mapping.to_system(PERSON, create=True)
+    written = await conn.create(payload)
+    await conn.after_create(written.vendor_id, payload)
     await conn.aclose()
     assert int(written.vendor_id) in emu.requesters
     assert emu.writes()[-1].status == 400 and emu.requests == []

@@ -13,8 +13,8 @@ import httpx
 import jsonschema
 import pytest
 
+from sync.connectors import connector_class
 from sync.connectors.base import Connector
-from sync.connectors.superoffice import SuperOfficeConnector
 from sync.contact import Schema
 from sync.errors import AuthError, ConfigError, RecordError, Rejected
 from sync.paths import get_path
@@ -23,6 +23,7 @@ from sync.sandbox.superoffice import Invalid, SuperOfficeEmulator, parse_filter
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, SPECS, system_settings
 
+SuperOfficeConnector: Any = connector_class("superoffice")
 HOST = "http://superoffice.test"
 BASE = f"{HOST}/Cust12345/api/v1"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "superoffice"
@@ -385,7 +386,8 @@ async def test_missing_or_bad_credentials_are_401() -> None:
 async def test_bad_credentials_through_the_connector_are_an_auth_error() -> None:
     emu = SuperOfficeEmulator()
     emu.seed_person(ADA)
-    conn = SuperOfficeConnector.build(settings(app_token="wrong"), transport=emu.transport())
+    wrong = {**ENV, "SUPEROFFICE_APP_TOKEN": "wrong"}
+    conn = SuperOfficeConnector.build(settings(env=wrong), transport=emu.transport())
     with pytest.raises(AuthError):
         await conn.find_by_email(ADA["email"])
     await conn.aclose()
