@@ -128,6 +128,8 @@ def write_config(
         table["mapping"] = str(shipped(table["mapping"]))
         if isinstance(table.get("auth"), dict):
             table["auth"] = _credential_files(folder, table["auth"], s.emulator)
+        # secrets that are options (SuperOffice's app_token_env) go to files the same way
+        table = _credential_files(folder, table, s.emulator)
         lines.append(f"[systems.{vendor}]")
         nested = {k: v for k, v in table.items() if isinstance(v, dict)}
         lines += [f"{k} = {_toml(v)}" for k, v in table.items() if k not in nested]
@@ -146,7 +148,7 @@ def _credential_files(folder: Path, auth: dict[str, Any], emulator: Any) -> dict
     values = getattr(emulator, "DEFAULT_ENV", {})
     out = {}
     for key, value in auth.items():
-        if key.endswith("_env") and value in values:
+        if key.endswith("_env") and isinstance(value, str) and value in values:
             path = folder / "secrets" / value
             path.parent.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)

@@ -165,3 +165,16 @@ def merged(current: Any, change: Any, drop_empty: str | None = None) -> Any:
             ]
         return out
     return change
+
+
+def overlay(sent: Any, shown: Any) -> Any:
+    """What was sent, with what the answer shows laid over it: objects key by key; an
+    answer's empty value (None, [], {}) is no value and leaves what was sent."""
+    if isinstance(sent, dict) and isinstance(shown, dict):
+        out = dict(sent)
+        for key, value in shown.items():
+            if value in (None, [], {}):
+                continue
+            out[key] = overlay(sent.get(key), value)
+        return out
+    return shown if shown not in (None, [], {}) else sent

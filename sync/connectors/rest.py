@@ -416,9 +416,12 @@ class RestConnector(HttpConnector):
     ) -> dict[str, Any] | None:
         if call.answer == "sent":
             return body
-        if call.answer == "record":
+        if call.answer in ("record", "overlay"):
             found = answer if call.record == "" else envelope.at(answer, call.record)
-            return await self._read(found) if isinstance(found, dict) else None
+            shown = await self._read(found) if isinstance(found, dict) else None
+            if call.answer == "overlay":
+                return envelope.overlay(await self._read(body), shown or {})
+            return shown
         if call.answer == "read_back":
             try:
                 return await self._get(vendor_id)

@@ -76,8 +76,10 @@ class WriteCall(Call):
     extra: dict[str, Any] = {}  # merged into the body
     id: str = "id"  # where the record's ID is in the answer
     # what the answer is: the record (at `record`), nothing, or the record is read back with
-    # [get]; "sent": the vendor shows nothing, what was sent is what it holds (write-only)
-    answer: Literal["record", "none", "read_back", "sent"] = "none"
+    # [get]; "sent": the vendor shows nothing, what was sent is what it holds (write-only);
+    # "overlay": what was sent, overlaid with what the answer shows (the vendor's defaults),
+    # for an answer that shows some values only as links
+    answer: Literal["record", "none", "read_back", "sent", "overlay"] = "none"
     record: str = ""
     content_type: str | None = None
     body_of: Literal["changes", "full", "merged"] = "changes"  # (update) merged: GET, apply, PUT

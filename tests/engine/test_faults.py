@@ -47,7 +47,7 @@ def person(vendor: str, i: int) -> dict[str, Any]:
         "email": f"p{n}@example.org",
         "first_name": f"P{n}",
         "last_name": "Person",
-        "phone": f"+1 202 555 01{n:02d}",
+        "phone": f"+1 202 555 02{n:02d}",  # not one of PEOPLE's numbers
     }
 
 
