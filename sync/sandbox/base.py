@@ -20,6 +20,12 @@ Fault kinds (each request draws one with probability `Faults.rate`, from a seede
 second page); it wins over the random draw. `Emulator.on_request(request, phase)` is called
 with phase "received" before a request is applied and "answered" after it was applied and
 before the answer is sent: crash tests kill their client there.
+
+The world helpers (seed_person, edit, remove, people, restamp) change or read an emulator's
+store as a person using the vendor's own screens would, in canonical field names: each
+emulator keeps its own table from vendor fields to canonical ones, independent of
+mappings/, because it is the tests' oracle. Every answer carries a Date header from the
+emulator's clock (sync/sandbox/kit.py), like a real server's.
 """
 
 from __future__ import annotations
@@ -29,12 +35,16 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
 import orjson
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sync.sandbox.kit import Clock, Refused
 
 SERVER_ERRORS = ("429", "500", "502", "503", "504")
 REQUEST_FAULTS = (*SERVER_ERRORS, "timeout", "reset", "lost_response", "malformed")
@@ -110,7 +120,43 @@ class Emulator:
         self.log: list[LoggedRequest] = []
         self.on_request: Callable[[LoggedRequest, str], None] | None = None
         self.app: ASGIApp | None = None
+        self.clock = Clock()
         self._next_id = 1
+
+    # --- the world, as a person using the vendor's screens changes it (canonical names) ---
+
+    def seed_person(self, person: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def edit(self, vendor_id: str, **canonical_fields: Any) -> None:
+        raise NotImplementedError
+
+    def remove(self, vendor_id: str) -> None:
+        raise NotImplementedError
+
+    def people(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def restamp(self, vendor_id: str, like: str) -> None:
+        """Give a record the very update time of another (a vendor keeping whole seconds
+        stamps two saves of one second alike): the boundary cases of change listings."""
+        raise NotImplementedError
+
+    # --- answers ---
+
+    async def handle(self, request: Request) -> Response:
+        """Route a request (`route`), answering a Refused as the vendor does (`refusal`)."""
+        try:
+            return await self.route(request)
+        except Refused as refused:
+            return self.refusal(request, refused)
+
+    async def route(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def refusal(self, request: Request, refused: Refused) -> Response:
+        body = {"error": refused.code or "refused", "message": refused.message}
+        return JSONResponse(body, status_code=refused.status, headers=refused.headers or None)
 
     def new_id(self) -> int:
         value = self._next_id
@@ -164,6 +210,10 @@ class Emulator:
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"date" for k, _ in headers):
+                    stamp = format_datetime(self.clock.now(), usegmt=True).encode()
+                    message = {**message, "headers": [*headers, (b"date", stamp)]}
             captured.append(message)
 
         assert self.app is not None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -131,7 +130,6 @@ class LighteningEmulator(Emulator):
         super().__init__(**kwargs)
         self.token = token
         self.store: dict[str, dict[str, Any]] = {}
-        self._clock = datetime(2000, 1, 1, tzinfo=UTC)
         self.app = Starlette(
             routes=[
                 Route(f"{PREFIX}/contact", self._collection, methods=["GET", "POST"]),
@@ -155,8 +153,7 @@ class LighteningEmulator(Emulator):
 
     def _now(self) -> str:
         """Strictly increasing update times, even for writes in the same microsecond."""
-        self._clock = max(datetime.now(UTC), self._clock + timedelta(microseconds=1))
-        return self._clock.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return self.clock.stamp().strftime("%Y-%m-%d %H:%M:%S.%f")
 
     def _new(self, fields: dict[str, Any]) -> str:
         vendor_id = str(self.new_id())

@@ -47,6 +47,7 @@ from starlette.routing import Route
 from sync.sandbox import filters
 from sync.sandbox.base import Emulator, PageResponse
 from sync.sandbox.filters import Node
+from sync.sandbox.kit import Clock
 
 PREFIX = "/services/rest/connect/v1.4"
 USERNAME, PASSWORD = "sandbox-agent", "sandbox-password"
@@ -371,7 +372,7 @@ class OracleB2BEmulator(Emulator):
         self.contacts: dict[int, dict[str, Any]] = {}
         self.incidents: list[dict[str, Any]] = []
         self._ids: list[int] | None = None  # sorted contact IDs; None after a create/delete
-        self._clock = datetime(2000, 1, 1, tzinfo=UTC)
+        self.clock = Clock(timedelta(milliseconds=1))  # Oracle answers milliseconds
         self._provinces: dict[str, int] = {"CO": 7}
         self._countries: dict[str, int] = {"US": 1}
         verbs = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -395,10 +396,7 @@ class OracleB2BEmulator(Emulator):
 
     def _now(self) -> str:
         """Strictly increasing update times (millisecond resolution)."""
-        now = datetime.now(UTC)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        self._clock = max(now, self._clock + timedelta(milliseconds=1))
-        return _time(self._clock)
+        return _time(self.clock.stamp())
 
     @staticmethod
     def _body_of(person: dict[str, Any]) -> dict[str, Any]:
@@ -441,6 +439,9 @@ class OracleB2BEmulator(Emulator):
     def remove(self, vendor_id: str) -> None:
         self.contacts.pop(int(vendor_id), None)
         self._ids = None
+
+    def restamp(self, vendor_id: str, like: str) -> None:
+        self.contacts[int(vendor_id)]["updatedTime"] = self.contacts[int(like)]["updatedTime"]
 
     def people(self) -> list[dict[str, Any]]:
         out = []

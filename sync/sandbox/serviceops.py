@@ -30,9 +30,9 @@ import hashlib
 import hmac
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sync.sandbox.base import Emulator, PageResponse
+from sync.sandbox.kit import Clock, Records, Refused, json_body
 
 CLIENT_ID, CLIENT_SECRET = "sandbox-client", "sandbox-secret"
 USERNAME, PASSWORD = "sandbox-technician", "sandbox-password"
@@ -92,12 +93,6 @@ CANONICAL = {
     "mobile": "altContactNo1",
     "department": "departmentName",
 }
-
-
-class Refused(Exception):
-    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST") -> None:
-        super().__init__(message)
-        self.message, self.status, self.code = message, status, code
 
 
 def _b64(data: bytes) -> str:
@@ -226,19 +221,17 @@ class ServiceOpsEmulator(Emulator):
     def __init__(self, *, token_lifetime: float = 3600.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.token_lifetime = token_lifetime
-        self.clock: Callable[[], float] = time.time
-        self.tokens: dict[str, float] = {}  # access token -> expiry on `clock`
-        self.requesters: dict[int, dict[str, Any]] = {}
+        self.clock = Clock(timedelta(milliseconds=1))  # ServiceOps keeps epoch milliseconds
+        self.tokens: dict[str, float] = {}  # access token -> expiry on the clock
+        # by ID with an email index, and the last search's matches: kept so that a create
+        # or a page costs O(1), not a scan of every requester (benchmarks at 100k)
+        self.store = Records(lambda r: r.get("email"))
+        self.requesters: dict[int, dict[str, Any]] = self.store.by_id
         self.requests: list[dict[str, Any]] = []
-        # lower-cased email -> requester IDs, and the last search's matches: kept so that
-        # a create or a page costs O(1), not a scan of every requester (benchmarks at 100k)
-        self._by_email: dict[str, set[int]] = {}
-        self._version = 0
         self._last_search: tuple[tuple[str, int], list[dict[str, Any]]] | None = None
-        self._last_ms = 0
         self._key = uuid.uuid4().bytes
         verbs = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=verbs)])
+        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=verbs)])
 
     def system_table(self, base_url: str) -> dict[str, Any]:
         return {
@@ -258,8 +251,7 @@ class ServiceOpsEmulator(Emulator):
 
     def _now(self) -> int:
         """Strictly increasing epoch milliseconds."""
-        self._last_ms = max(int(time.time() * 1000), self._last_ms + 1)
-        return self._last_ms
+        return int(self.clock.stamp().timestamp() * 1000)
 
     def _store(self, body: dict[str, Any], requester_id: int | None = None) -> dict[str, Any]:
         now = self._now()
@@ -269,18 +261,9 @@ class ServiceOpsEmulator(Emulator):
             record |= {k: None for k in (*REQUESTER_TEXT, *REQUESTER_PHONES)}
             record |= {"vipRequester": False, "customField": {}}
         else:
-            record = self.requesters[requester_id]
-        self._unindex(record)
+            record = dict(self.requesters[requester_id])
         record.update({k: v for k, v in body.items()}, updatedTime=now)
-        self.requesters[requester_id] = record
-        self._by_email.setdefault((record["email"] or "").lower(), set()).add(requester_id)
-        return record
-
-    def _unindex(self, record: dict[str, Any]) -> None:
-        self._version += 1
-        ids = self._by_email.get((record.get("email") or "").lower())
-        if ids is not None:
-            ids.discard(record["id"])
+        return self.store.put(requester_id, record)
 
     @staticmethod
     def _body_of(person: dict[str, Any], old_name: str | None = None) -> dict[str, Any]:
@@ -299,9 +282,11 @@ class ServiceOpsEmulator(Emulator):
         self._store(self._body_of(canonical_fields, old), int(vendor_id))
 
     def remove(self, vendor_id: str) -> None:
-        record = self.requesters.pop(int(vendor_id), None)
-        if record is not None:
-            self._unindex(record)
+        self.store.remove(int(vendor_id))
+
+    def restamp(self, vendor_id: str, like: str) -> None:
+        self.requesters[int(vendor_id)]["updatedTime"] = self.requesters[int(like)]["updatedTime"]
+        self.store.version += 1
 
     def people(self) -> list[dict[str, Any]]:
         out = []
@@ -314,17 +299,14 @@ class ServiceOpsEmulator(Emulator):
 
     # --- the API ---
 
-    async def _handle(self, request: Request) -> Response:
-        try:
-            return await self._route(request)
-        except Refused as failure:
-            if failure.code in ("invalid_token", "unauthorized", "invalid_client"):
-                body = {"error": failure.code, "error_description": failure.message}
-            else:
-                body = {"errorCode": failure.code, "userMessage": failure.message}
-            return JSONResponse(body, status_code=failure.status)
+    def refusal(self, request: Request, refused: Refused) -> Response:
+        if refused.code in ("invalid_token", "unauthorized", "invalid_client"):
+            body = {"error": refused.code, "error_description": refused.message}
+        else:
+            body = {"errorCode": refused.code or "BAD_REQUEST", "userMessage": refused.message}
+        return JSONResponse(body, status_code=refused.status)
 
-    async def _route(self, request: Request) -> Response:
+    async def route(self, request: Request) -> Response:
         path, method = request.url.path.rstrip("/"), request.method
         if path == "/api/oauth/token":
             self._allow(method, "POST")
@@ -346,8 +328,7 @@ class ServiceOpsEmulator(Emulator):
             if requester is None:
                 raise Refused(f"Requester {match.group(1)} not found", 404, "NOT_FOUND")
             if method == "DELETE":
-                del self.requesters[requester["id"]]
-                self._unindex(requester)
+                self.store.remove(requester["id"])
                 return Response(status_code=200)
             return await self._update(request, requester)
         raise Refused(f"No resource at {path}", 404, "NOT_FOUND")
@@ -366,7 +347,7 @@ class ServiceOpsEmulator(Emulator):
             raise Refused("Unsupported grant type", 400, "unsupported_grant_type")
         if (form.get("username"), form.get("password")) != (USERNAME, PASSWORD):
             raise Refused("Bad credentials", 400, "invalid_grant")
-        now = self.clock()
+        now = self.clock.timestamp()
         claims = {
             "user_name": USERNAME,
             "client_id": CLIENT_ID,
@@ -396,17 +377,16 @@ class ServiceOpsEmulator(Emulator):
         expiry = self.tokens.get(header[len("Bearer ") :])
         if expiry is None:
             raise Refused("Invalid access token", 401, "invalid_token")
-        if self.clock() >= expiry:
+        if self.clock.timestamp() >= expiry:
             raise Refused("Access token expired", 401, "invalid_token")
 
     @staticmethod
     async def _json(request: Request) -> Any:
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            raise Refused("Content type must be application/json", 415, "UNSUPPORTED_MEDIA")
-        try:
-            return json.loads(await request.body())
-        except ValueError:
-            raise Refused("Malformed JSON request") from None
+        return await json_body(
+            request,
+            media=lambda _: Refused("Content type must be application/json", 415, "UNSUPPORTED"),
+            malformed=lambda: Refused("Malformed JSON request"),
+        )
 
     async def _object(self, request: Request) -> dict[str, Any]:
         body = await self._json(request)
@@ -415,8 +395,7 @@ class ServiceOpsEmulator(Emulator):
         return body
 
     def _email_taken(self, email: str, but: int | None = None) -> bool:
-        ids = self._by_email.get(email.strip().lower(), set())
-        return any(i != but for i in ids)
+        return bool(self.store.with_email(email, but))
 
     async def _create(self, request: Request) -> Response:
         body = await self._object(request)
@@ -439,7 +418,7 @@ class ServiceOpsEmulator(Emulator):
             raise Refused("offset must be 0 or more and size from 1 to 1000")
         body = await self._json(request)
         test = _qualifier(body)
-        key = (json.dumps(body, sort_keys=True), self._version)
+        key = (json.dumps(body, sort_keys=True), self.store.version)
         if self._last_search is not None and self._last_search[0] == key:
             found = self._last_search[1]  # the next page of the same search
         else:
@@ -453,8 +432,8 @@ class ServiceOpsEmulator(Emulator):
     async def _request(self, request: Request) -> Response:
         body = await self._object(request)
         _check_request(body)
-        ids = self._by_email.get(body["requesterEmail"].strip().lower(), set())
-        requester = self.requesters[min(ids)] if ids else None
+        ids = self.store.with_email(body["requesterEmail"])
+        requester = self.requesters[ids[0]] if ids else None
         if requester is None:
             raise Refused(f"No requester registered with {body['requesterEmail']}")
         now = self._now()

@@ -38,7 +38,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Container
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -530,7 +530,6 @@ class SuperOfficeEmulator(Emulator):
             "soticket " + creds["SUPEROFFICE_TICKET"],
         }
         self.store: dict[str, dict[int, dict[str, Any]]] = {"Contact": {}, "Person": {}}
-        self._last = datetime(2000, 1, 1, tzinfo=UTC)
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=_ALL_VERBS)])
 
     def system_table(self, base_url: str) -> dict[str, Any]:
@@ -551,8 +550,12 @@ class SuperOfficeEmulator(Emulator):
 
     def _now(self) -> datetime:
         """Strictly increasing update times, so incremental cursors never miss a write."""
-        self._last = max(datetime.now(UTC), self._last + timedelta(microseconds=1))
-        return self._last
+        return self.clock.stamp()
+
+    def restamp(self, vendor_id: str, like: str) -> None:
+        other = self.store[self.entity][int(like)]
+        for key in ("UpdatedDate", "CreatedDate"):
+            self.store[self.entity][int(vendor_id)][key] = other[key]
 
     def _save(self, entity: str, body: dict[str, Any], vendor_id: int | None = None) -> int:
         """Store a checked body as the server would: IDs, dates, derived values."""

@@ -15,6 +15,7 @@ import pytest
 
 from sync.connectors import connector_class
 from sync.connectors.base import Connector
+from sync.connectors.cursor import TimeCursor
 from sync.contact import Schema
 from sync.errors import AuthError, ConfigError, RecordError, Rejected
 from sync.paths import get_path
@@ -658,27 +659,48 @@ async def test_incremental_listing_reads_only_what_changed(contact: Any) -> None
         CreatedDate="2020-01-01T05:00:00Z", UpdatedDate="2020-01-01T05:00:00Z"
     )
     first = await conn.list_all()
-    assert first.cursor is not None and first.cursor.startswith("2020-01-01T05:00:00")
+    assert TimeCursor.parse(first.cursor).text == "2020-01-01T05:00:00"
     emu.log.clear()
     again = await conn.list_changed(first.cursor)
     (page,) = [httpx.QueryParams(r.query) for r in emu.log if r.path.endswith("/Contact")]
     assert "updatedDate after '2019-12-31'" in page["$filter"]
     assert "registeredDate after '2019-12-31'" in page["$filter"]
-    fetched = {r.path.rsplit("/", 1)[1] for r in emu.log if not r.path.endswith("/Contact")}
-    assert fetched == {recent}  # the older row was dropped before any GET
-    assert [r.id for r in again.records] == [recent]  # the boundary is read again, no gap
+    # the older row was dropped before any GET, and the newest, at the boundary, was read by
+    # the last listing already: nothing is read again
+    assert [r.path for r in emu.log if not r.path.endswith("/Contact")] == []
+    assert again.records == [] and again.complete
     emu.edit(old, department="Changed")
     later = await conn.list_changed(again.cursor)
-    assert old in {r.id for r in later.records}
-    assert later.cursor is not None and later.cursor > first.cursor
-    last = await conn.list_changed(later.cursor)
-    assert [r.id for r in last.records] == [old]  # only the newest, at the boundary
+    assert [r.id for r in later.records] == [old]
+    assert TimeCursor.parse(later.cursor).at > TimeCursor.parse(first.cursor).at
+    # the edit shares the second of the server's clock: a later edit in that second would
+    # keep its archive time, so it is read again until the clock has moved on
+    assert [r.id for r in (await conn.list_changed(later.cursor)).records] == [old]
+    emu.clock.advance(2)
+    quiet = await conn.list_changed((await conn.list_changed(later.cursor)).cursor)
+    assert quiet.records == []
+
+
+async def test_bulk_creates_are_not_read_again_at_every_run(contact: Any) -> None:
+    """20 entities created within the overlap before the cursor: each run used to GET them
+    all again (defect 10); the boundary is remembered and the next run reads none."""
+    conn, emu = contact
+    for i in range(20):
+        emu.seed_person({**ADA, "email": f"bulk{i}@example.org"})
+    emu.clock.advance(2)
+    first = await conn.list_all()
+    assert len(first.records) == 20
+    emu.log.clear()
+    second = await conn.list_changed(first.cursor)
+    assert second.complete and second.records == []
+    assert [r.path for r in emu.log if not r.path.endswith("/Contact")] == []
 
 
 async def test_a_record_never_updated_is_found_by_its_registration(contact: Any) -> None:
     conn, emu = contact
     first = await conn.list_all()
-    assert first.cursor is None  # nothing seen yet
+    # nothing seen yet, and still a cursor (the server's clock): the next run lists changes
+    assert first.cursor is not None
     emu.seed_person(ADA)
     seen = await conn.list_all()
     fresh = emu.seed_person({**ADA, "email": "fresh@example.org"})
