@@ -7,7 +7,7 @@ from typing import Any
 
 from sync.connectors import memory
 from sync.connectors.base import Connector
-from sync.sandbox.base import Emulator
+from sync.sandbox.base import Emulator, LoggedRequest
 from tests.connectors.contract import ConnectorContract
 
 _stores = itertools.count()
@@ -20,13 +20,20 @@ class MemoryEmulator(Emulator):
         super().__init__()
         self.store = f"contract-{next(_stores)}"
 
+    def restamp(self, vendor_id: str, like: str) -> None:
+        stamps = memory.STAMPS[self.store]
+        stamps[vendor_id] = (stamps[like][0], stamps[vendor_id][1])
+
+    def writes(self) -> list[LoggedRequest]:
+        return []
+
 
 class TestMemoryContract(ConnectorContract):
     def emulator(self) -> Emulator:
         return MemoryEmulator()
 
     def table(self) -> dict[str, Any]:
-        return {"connector": "memory"}
+        return {"connector": "memory", "changes": True}
 
     def connect(self, emu: Emulator, settings: Any = None) -> Connector:
         assert isinstance(emu, MemoryEmulator)
@@ -45,8 +52,20 @@ class TestMemoryContract(ConnectorContract):
             "active": True,
         }
 
-    async def test_bad_credentials_are_an_auth_error(self) -> None:
-        """Memory systems have no credentials."""
 
-    async def test_reads_survive_transient_faults(self, pair: Any) -> None:
-        """Memory systems have no transport."""
+def test_a_record_changed_by_hand_is_listed_as_changed() -> None:
+    """Tests edit memory stores directly: the next change listing shows the edit."""
+    import asyncio
+
+    from tests.helpers import system_settings
+
+    conn = memory.MemoryConnector(
+        system_settings("m", {"connector": "memory", "store": "by-hand", "changes": True})
+    )
+    memory.STORES["by-hand"]["a"] = {"id": "a", "email": "a@example.org"}
+    first = asyncio.run(conn.list_changed(None))
+    assert [r.id for r in first.records] == ["a"]
+    assert asyncio.run(conn.list_changed(first.cursor)).records == []
+    memory.STORES["by-hand"]["a"]["title"] = "Changed"
+    again = asyncio.run(conn.list_changed(first.cursor))
+    assert [r.data.get("title") for r in again.records] == ["Changed"]

@@ -30,6 +30,7 @@ RESPONSES = json.loads((FIXTURES / "responses.json").read_text())
 class TestOneContactContract(ConnectorContract):
     name = "onecontact"
     emulator_cls = OneContactEmulator
+    update_of_missing_is_not_found = False  # {"success": false} says nothing more
 
     def person(self) -> dict[str, Any]:
         return {
