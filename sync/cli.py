@@ -181,7 +181,7 @@ def _commands(sub: Any) -> None:
     fmt(st, "table", "json")
     st.set_defaults(func=commands.cmd_status)
 
-    demo = sub.add_parser("demo", help="sync the five bundled vendor emulators, twice")
+    demo = sub.add_parser("demo", help="sync the bundled vendor emulators, twice")
     demo.add_argument("--dir", default=".contactsync/demo", help="where the demo keeps its state")
     demo.add_argument("--runs", type=int, default=2, help="how many runs (default 2)")
     demo.add_argument(

@@ -1,4 +1,4 @@
-"""`contactsync demo`: the five vendor emulators on loopback, sample people, two full runs.
+"""`contactsync demo`: the six vendor emulators on loopback, sample people, two full runs.
 
 The people overlap across systems, one of them was edited differently in two systems (a
 conflict), one exists twice in Lightening (a duplicate), and one has a name too long for
@@ -99,6 +99,15 @@ PEOPLE: dict[str, list[dict[str, Any]]] = {
         {"email": "dup@example.org", "first_name": "Dee", "last_name": "Plicate-Again"},
     ],
     "onecontact": [],
+    "hubspot": [
+        {
+            "email": "katherine@example.org",
+            "first_name": "Katherine",
+            "last_name": "Johnson",
+            "phone": "+1 757 555 0142",
+            "company": "NASA Langley",
+        },
+    ],
 }
 
 

@@ -26,6 +26,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def classify(exc: BaseException) -> Kind:
+    if isinstance(exc, TimeoutError):  # our own deadline (asyncio.timeout) ran out
+        return "timeout"
     chain = _chain(exc)
     for cause in chain:
         if isinstance(cause, aiohttp.ClientConnectorCertificateError | ssl.SSLError):

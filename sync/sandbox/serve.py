@@ -13,7 +13,7 @@ from rich.console import Console
 
 from sync.sandbox.base import Emulator
 
-VENDORS = ("oracle_b2b", "serviceops", "superoffice", "lightening", "onecontact")
+VENDORS = ("oracle_b2b", "serviceops", "superoffice", "lightening", "onecontact", "hubspot")
 
 
 def emulator_for(vendor: str, **kwargs: Any) -> Emulator:
