@@ -151,7 +151,8 @@ class HttpClient:
             # CPU per request of aiohttp's; at a few hundred writes a second that CPU, not the
             # network, set the pace (bench/README.md). httpx stays the interface.
             transport = AiohttpTransport(verify=verify)
-        self.host = httpx.URL(base_url).host or base_url
+        url = httpx.URL(base_url)
+        self.host = (url.host + (f":{url.port}" if url.port else "")) if url.host else base_url
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             auth=auth,

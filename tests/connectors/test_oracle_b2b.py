@@ -460,3 +460,16 @@ def test_emulator_round_trips_people() -> None:
     }
     emu.remove(vendor_id)
     assert emu.people() == []
+
+
+async def test_emulator_refuses_a_backslash_escaped_quote_as_oracle_does() -> None:
+    """OSC-CREST-00007: ROQL doubles quotes; `'o\\'brien'` does not parse."""
+    emu = OracleB2BEmulator()
+    emu.seed_person({"email": "o'brien@example.com"})
+    async with raw_client(emu) as client:
+        escaped = "SELECT ID FROM Contacts WHERE Emails.Address='o\\'brien@example.com'"
+        refused = await client.get("queryResults/", params={"query": escaped})
+        doubled = "SELECT ID FROM Contacts WHERE Emails.Address='o''brien@example.com'"
+        found = await client.get("queryResults/", params={"query": doubled})
+    assert refused.status_code == 400 and refused.json()["o:errorCode"] == "OSC-CREST-00007"
+    assert found.json()["items"][0]["count"] == 1

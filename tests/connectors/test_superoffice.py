@@ -753,3 +753,21 @@ def test_system_table_loads() -> None:
         loaded = system_settings("so", table, ENV)
         assert loaded.options.model_dump()["entity"] == entity
         assert table["base_url"] == "http://127.0.0.1:8080/Cust12345/api/v1"
+
+
+def test_the_app_token_is_a_secret_given_by_reference(tmp_path: Path) -> None:
+    table = SuperOfficeEmulator().system_table(HOST)
+    assert table["app_token_env"] == "SUPEROFFICE_APP_TOKEN" and "app_token" not in table
+    plain = {**{k: v for k, v in table.items() if k != "app_token_env"}, "app_token": "x"}
+    with pytest.raises(ConfigError, match="app_token is a secret.*app_token_env.*app_token_file"):
+        system_settings("so", plain, ENV)
+    (tmp_path / "token").write_text("from-a-file\n")
+    by_file = {
+        **{k: v for k, v in table.items() if k != "app_token_env"},
+        "app_token_file": str(tmp_path / "token"),
+    }
+    settings = system_settings("so", by_file, ENV)
+    assert settings.credentials.get("app_token") == "from-a-file"
+    assert SuperOfficeConnector.headers(settings)["SO-AppToken"] == "from-a-file"
+    with pytest.raises(ConfigError, match="SUPEROFFICE_APP_TOKEN is not set"):
+        system_settings("so", table, {k: v for k, v in ENV.items() if k != "SUPEROFFICE_APP_TOKEN"})
