@@ -71,7 +71,7 @@ async def test_a_failed_tls_handshake_is_unreachable_at_once() -> None:
     calls: list[httpx.Request] = []
     cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] self-signed")
     http = client("https://crm.test", failing(chained(httpx.ConnectError("tls"), cause), calls))
-    with pytest.raises(Unreachable, match="TLS certificate is not trusted.*ca_bundle"):
+    with pytest.raises(Unreachable, match=r"TLS certificate is not trusted.*ca_bundle"):
         await http.request_json("GET", "contacts")
     await http.aclose()
     assert len(calls) == 1  # retrying cannot help

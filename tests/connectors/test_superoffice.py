@@ -759,7 +759,7 @@ def test_the_app_token_is_a_secret_given_by_reference(tmp_path: Path) -> None:
     table = SuperOfficeEmulator().system_table(HOST)
     assert table["app_token_env"] == "SUPEROFFICE_APP_TOKEN" and "app_token" not in table
     plain = {**{k: v for k, v in table.items() if k != "app_token_env"}, "app_token": "x"}
-    with pytest.raises(ConfigError, match="app_token is a secret.*app_token_env.*app_token_file"):
+    with pytest.raises(ConfigError, match=r"app_token is a secret.*app_token_env.*app_token_file"):
         system_settings("so", plain, ENV)
     (tmp_path / "token").write_text("from-a-file\n")
     by_file = {
