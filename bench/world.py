@@ -103,7 +103,7 @@ class World:
             population = [(person, tuple(SYSTEMS)) for person, _ in population]
         for person, held in population:
             for name in held:
-                self.emulators[name].seed_person(_fields_for(SYSTEMS[name], person))  # type: ignore[attr-defined]
+                self.emulators[name].seed_person(_fields_for(SYSTEMS[name], person))
         self.rng = random.Random(seed + 1)
         return initial_creates(population)
 
@@ -127,7 +127,7 @@ class World:
     def remove(self, name: str, count: int) -> int:
         chosen = self.rng.sample(self._ids(name), count)
         for vendor_id in chosen:
-            self.emulators[name].remove(vendor_id)  # type: ignore[attr-defined]
+            self.emulators[name].remove(vendor_id)
         return len(chosen)
 
     def take_counts(self) -> dict[str, Counts]:

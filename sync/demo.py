@@ -188,7 +188,7 @@ def main(folder: Path, *, runs: int = 2, console: Console | None = None, keep: b
     try:
         for vendor, people in PEOPLE.items():
             for person in people:
-                served[vendor].emulator.seed_person(person)  # type: ignore[attr-defined]
+                served[vendor].emulator.seed_person(person)
             env = getattr(served[vendor].emulator, "DEFAULT_ENV", {})
             os.environ.update(env)
         config = write_config(folder, served)
@@ -208,7 +208,7 @@ def main(folder: Path, *, runs: int = 2, console: Console | None = None, keep: b
         table.add_column("contacts", justify="right")
         table.add_column("emails")
         for vendor, s in served.items():
-            people = s.emulator.people()  # type: ignore[attr-defined]
+            people = s.emulator.people()
             emails = sorted({str(p.get("email") or p.get("phone")) for p in people})
             table.add_row(vendor, str(len(people)), ", ".join(emails))
         console.print(table)

@@ -275,18 +275,18 @@ def check_vendor(spec: VendorSpec, where: str) -> list[Problem]:
             continue
         key = f"{where}: {call_name}"
         problems += _check_templates(call, key, known, spec)
-        for option, table in (call.when if isinstance(call, WriteCall) else {}).items():
-            for value, changes in table.items():
+        for chosen, table in (call.when if isinstance(call, WriteCall) else {}).items():
+            for choice, changes in table.items():
                 try:
                     variant(call, changes)
                 except ValidationError as exc:
-                    problems += problems_from(exc, f"{key}.when.{option}.{value}", WriteCall)
+                    problems += problems_from(exc, f"{key}.when.{chosen}.{choice}", WriteCall)
         paginator = getattr(call, "paginator", None)
         if paginator is not None:
             problems += _check_paginator(paginator, f"{key}.paginator")
         for attr in ("records", "row_id", "ids", "id", "record"):
-            value = getattr(call, attr, None)
-            for text in value if isinstance(value, list) else [value]:
+            given = getattr(call, attr, None)
+            for text in given if isinstance(given, list) else [given]:
                 if isinstance(text, str) and "{" not in text:
                     try:
                         parse_query(text)
@@ -373,7 +373,7 @@ def options_model(name: str, spec: VendorSpec) -> type[BaseModel]:
         default = ... if option.required else option.default
         annotation = kind if option.required or option.default is not None else kind | None
         fields[key] = (annotation, Field(default, **constraints))
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         f"{name.title().replace('_', '')}Options",
         __config__=ConfigDict(extra="forbid", frozen=True),
         __validators__=validators,

@@ -152,12 +152,13 @@ class HubSpotEmulator(Emulator):
 
     def _save(self, contact_id: int | None, properties: dict[str, str]) -> dict[str, Any]:
         now = _stamp(self.clock.stamp())
+        record: dict[str, Any]
         if contact_id is None:
             contact_id = self.new_id()
             record = {"id": contact_id, "properties": {}, "createdAt": now, "archived": False}
         else:
-            record = self.contacts[contact_id]
-            record = {**record, "properties": dict(record["properties"])}
+            held = self.contacts[contact_id]
+            record = {**held, "properties": dict(held["properties"])}
         record["properties"].update(properties)
         record["updatedAt"] = now
         return self.store.put(contact_id, record)

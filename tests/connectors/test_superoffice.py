@@ -672,7 +672,8 @@ async def test_incremental_listing_reads_only_what_changed(contact: Any) -> None
     emu.edit(old, department="Changed")
     later = await conn.list_changed(again.cursor)
     assert [r.id for r in later.records] == [old]
-    assert TimeCursor.parse(later.cursor).at > TimeCursor.parse(first.cursor).at
+    moved, start = TimeCursor.parse(later.cursor).at, TimeCursor.parse(first.cursor).at
+    assert moved is not None and start is not None and moved > start
     # the edit shares the second of the server's clock: a later edit in that second would
     # keep its archive time, so it is read again until the clock has moved on
     assert [r.id for r in (await conn.list_changed(later.cursor)).records] == [old]

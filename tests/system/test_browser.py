@@ -113,7 +113,7 @@ def test_a_conflict_resolved_by_clicking_reaches_every_system(tmp_path: Path, br
     try:
         for vendor, people in demo.PEOPLE.items():
             for person in people:
-                emulators[vendor].emulator.seed_person(person)  # type: ignore[attr-defined]
+                emulators[vendor].emulator.seed_person(person)
         settings = load_config(demo.write_config(tmp_path, emulators))
         store = Store(settings.state_url)
         asyncio.run(Engine(settings, store).run())
@@ -139,7 +139,7 @@ def test_a_conflict_resolved_by_clicking_reaches_every_system(tmp_path: Path, br
         carriers = [n for n, s in settings.systems.items() if "title" in s.mapping.write_fields]
         assert len(carriers) >= 3
         for name in carriers:
-            people = emulators[name].emulator.people()  # type: ignore[attr-defined]
+            people = emulators[name].emulator.people()
             [ada] = [p for p in people if p.get("email") == "ada@example.org"]
             assert ada.get("title") == "Duchess", name
         assert conflicts.rows(store) == []

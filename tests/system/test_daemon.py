@@ -126,7 +126,7 @@ def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_r
     }
     target: Any = served["lightening"].emulator
     for person in people:
-        served["serviceops"].emulator.seed_person(person)  # type: ignore[attr-defined]
+        served["serviceops"].emulator.seed_person(person)
     config = write_config(
         tmp_path, served, sections={"sync": {"priority": ["serviceops", "lightening"]}}
     )

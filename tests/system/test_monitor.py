@@ -132,7 +132,7 @@ def test_full_scans_fall_due_from_the_store_not_from_the_process(tmp_path: Path)
     """A restarted or failed-over daemon lists incrementally until the stored full scan is
     due, and then lists everything."""
     desk = emulator_for("serviceops")
-    desk.seed_person({"email": "ada@example.org", "first_name": "Ada", "last_name": "L"})  # type: ignore[attr-defined]
+    desk.seed_person({"email": "ada@example.org", "first_name": "Ada", "last_name": "L"})
     raw = {
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
         "sync": {"full_scan_interval": "1h"},

@@ -44,7 +44,7 @@ def sandbox() -> Iterator[dict[str, Served]]:
         name: serve(name, emulator_for(name, latency=0.15)) for name in ("serviceops", *TARGETS)
     }
     for person in PEOPLE:
-        served["serviceops"].emulator.seed_person(person)  # type: ignore[attr-defined]
+        served["serviceops"].emulator.seed_person(person)
     yield served
     for one in served.values():
         one.stop()
@@ -141,7 +141,7 @@ def test_leader_killed_mid_run_standby_finishes_without_double_writes(
         assert procs[victim].wait(timeout=10) == -signal.SIGKILL
 
         def converged() -> bool:
-            return all(len(sandbox[t].emulator.people()) >= len(PEOPLE) for t in TARGETS)  # type: ignore[attr-defined]
+            return all(len(sandbox[t].emulator.people()) >= len(PEOPLE) for t in TARGETS)
 
         wait_for("the standby to finish the sync", converged, timeout=90)
 

@@ -124,7 +124,7 @@ def test_no_secret_of_any_auth_kind_leaks(tmp_path: Path, vendor: str, fmt: str)
     good: dict[str, str] = dict(emu.DEFAULT_ENV)  # type: ignore[attr-defined]
     bad = {k: v + "-wrong" for k, v in good.items()}
     if vendor != "onecontact":
-        emu.seed_person({"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace"})  # type: ignore[attr-defined]
+        emu.seed_person({"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace"})
     table = {**emu.system_table(f"http://{vendor}.test"), "retries": 0}  # type: ignore[attr-defined]
     memory.STORES[f"secrets-{vendor}-{fmt}"] = {
         "s0": {
