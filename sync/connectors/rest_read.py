@@ -1,0 +1,312 @@
+"""Reading a vendor declared as data (RestConnector's half that lists, reads and looks up):
+listings by the vendor's paginator, change listings by a time cursor with boundary memory or
+the vendor's token, rows fetched one by one, lookups by email checked against the mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from sync.connectors import envelope
+from sync.connectors.base import HttpConnector, Listing, VendorRecord
+from sync.connectors.cursor import Stamped, TimeCursor, advance
+from sync.connectors.paging import PAGINATORS, Page, Short
+from sync.connectors.template import UNSET, render
+from sync.connectors.vendor import Call, ListCall, Translate, VendorSpec
+from sync.errors import ConfigError, ConnectorError, NotFound, SystemFailure, TransientError
+from sync.paths import find_all, get_path, parse_path, parse_query, set_path
+from sync.times import parse_time
+
+
+def _key(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _date(response: httpx.Response) -> Any:
+    try:
+        return parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+class RestReading(HttpConnector):
+    vendor: ClassVar[VendorSpec]
+
+    def __init__(self, settings: Any, http: Any = None) -> None:
+        super().__init__(settings, http)
+        self.vars = self.variables(settings)
+        self._tables: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+
+    # ---- what the settings give ----
+
+    @classmethod
+    def variables(cls, settings: Any) -> dict[str, Any]:
+        options = settings.options.model_dump()
+        for name, option in cls.vendor.options.items():
+            if options.get(name) is None and option.default_first_of:
+                first = options.get(option.default_first_of) or [None]
+                options[name] = first[0]
+        out: dict[str, Any] = {"options": options, "mapped": _mapped(settings.mapping)}
+        out["base_url"] = (settings.spec.base_url or cls.vendor.base_url or "").rstrip("/")
+        for name, table in cls.vendor.vars.items():
+            out |= table.get(_key(options.get(name)), {})
+        return out
+
+    def remember_boundary(self) -> bool:
+        """Whether update times may be compared with the server's clock (cursor.py)."""
+        return True
+
+    # ---- requests ----
+
+    async def _send(
+        self,
+        call: Call,
+        variables: dict[str, Any],
+        page: Page | None = None,
+        *,
+        body: Any = UNSET,
+        check: bool = True,
+    ) -> tuple[Any, httpx.Response]:
+        page = page or Page()
+        params: Any = None
+        path = page.url or render(call.path, variables, escape=lambda t: quote(t, safe=""))
+        if path is UNSET:
+            raise ConfigError(f"{self.vendor.title}: {call.path!r} needs a value it lacks")
+        if not page.url:
+            params = {**render(call.params, variables), **page.params} or None
+        if body is UNSET:
+            body = render(call.body, variables) if call.body is not None else None
+        if isinstance(body, dict) and page.body:
+            body = {**body, **page.body}
+        headers = {k: str(v) for k, v in render(call.headers, variables).items()}
+        if getattr(call, "content_type", None):
+            headers["Content-Type"] = str(call.content_type)  # type: ignore[attr-defined]
+        answer, response = await self.client.call(
+            call.method, path, params=params, json=body, headers=headers or None, retry=call.retry
+        )
+        if check:
+            envelope.check_answer(answer, self.vendor.answers, self.vendor.errors, call.refused)
+        return answer, response
+
+    # ---- reading ----
+
+    async def list_all(self) -> Listing:
+        if self.vendor.listing is None:
+            raise NotImplementedError(f"{self.vendor.title} has no listing (write-only)")
+        return await self._listing(self.vendor.listing, TimeCursor(), {})
+
+    async def list_changed(self, cursor: str | None) -> Listing:
+        spec = self.vendor.list_changed
+        if cursor is None or spec is None or spec.cursor is None:
+            return await self.list_all()
+        if spec.cursor.kind == "token":
+            return await self._listing(spec, TimeCursor(), {"cursor": cursor})
+        old = TimeCursor.parse(cursor)
+        if old.at is None:
+            return await self.list_all()
+        since = old.since(_duration(spec.cursor.overlap))
+        return await self._listing(spec, old, {"cursor": old.text, "since": since})
+
+    async def _listing(self, call: ListCall, old: TimeCursor, extra: dict[str, Any]) -> Listing:
+        variables = {**self.vars, **extra}
+        cursor = (self.vendor.list_changed or call).cursor or call.cursor
+        overlap = _duration(cursor.overlap) if cursor else _duration("0s")
+        fields = [str(render(f, variables)) for f in cursor.field] if cursor else []
+        pager = self._paginator(call, variables)
+        kept: dict[str, dict[str, Any]] = {}
+        stamps: list[Stamped] = []
+        page: Page | None = pager.first()
+        answer: Any = None
+        server_now = None
+        id_path = call.row_id or self.vendor.records.id
+        while page is not None:
+            try:
+                answer, response = await self._send(call, {**variables, **page.vars}, page)
+            except ConnectorError as exc:
+                return Listing.failed(exc, kept, f"listing {self.vendor.records.noun}")
+            server_now = server_now or _date(response)
+            items = answer if call.records == "" else envelope.at(answer, call.records)
+            if not isinstance(items, list):
+                return Listing.incomplete(kept, f"an answer held no list at {call.records!r}")
+            for item in items:
+                item_id = (
+                    envelope.at(item, str(render(id_path, variables)))
+                    if isinstance(item, dict)
+                    else None
+                )
+                if item_id in (None, ""):
+                    return Listing.incomplete(
+                        kept, "a listed record has no id (it would look deleted)"
+                    )
+                stamped = _stamped(str(item_id), item, fields)
+                stamps.append(stamped)
+                if old.wanted(stamped, overlap):
+                    kept[str(item_id)] = item
+            self.page_listed(len(kept))
+            try:
+                page = pager.next(answer, items, response)
+            except Short as short:
+                return Listing.incomplete(kept, f"listing {self.vendor.records.noun}: {short}")
+        problems: list[str] = []
+        if call.fetch:
+            records, problems = await self._fetch(list(kept))
+        else:
+            records = [(i, await self._read(r)) for i, r in kept.items()]
+        shown = [
+            VendorRecord(i, r) for i, r in records if not envelope.hidden(r, self.vendor.records)
+        ]
+        return Listing(
+            shown,
+            complete=not problems,
+            cursor=self._next_cursor(cursor, old, stamps, answer, server_now),
+            problems=problems,
+        )
+
+    def _next_cursor(
+        self, cursor: Any, old: TimeCursor, stamps: list[Stamped], answer: Any, now: Any
+    ) -> str | None:
+        if cursor is None:
+            return None
+        if cursor.kind == "token":
+            token = envelope.at(answer, cursor.token) if cursor.token else None
+            return None if token in (None, "") else str(token)
+        now = now if self.remember_boundary() else None
+        return advance(old, stamps, _duration(cursor.overlap), now, cursor.render).render()
+
+    def _paginator(self, call: ListCall, variables: dict[str, Any]) -> Any:
+        raw = render(dict(call.paginator), variables)
+        cls = PAGINATORS[raw.get("kind", "single")]
+        spec = cls.Spec.model_validate({"kind": "single", **raw})
+        size = int(spec.size) if spec.size not in (None, "") else None
+        start = {"last": raw["start"]} if raw.get("start") not in (None, UNSET) else {}
+        return cls(spec, size, start)
+
+    async def _read(self, raw: dict[str, Any], translated: bool = True) -> dict[str, Any]:
+        record = envelope.reshape(raw, self.vendor.records)
+        for t in self.vendor.translate if translated else ():
+            path = parse_path(t.path)
+            value = get_path(record, path)
+            if value is not None:
+                _ids, codes = await self._table(t)
+                if _key(value) in codes:
+                    set_path(record, path, codes[_key(value)])
+        return record
+
+    async def _get(self, vendor_id: str, translated: bool = True) -> dict[str, Any] | None:
+        call = self.vendor.get
+        if call is None:
+            return None
+        try:
+            answer, _ = await self._send(call, {**self.vars, "id": vendor_id})
+        except NotFound:
+            return None  # deleted since it was listed
+        for path in call.record:
+            found = answer if path == "" else envelope.at(answer, path)
+            if isinstance(found, dict):
+                return await self._read(found, translated)
+        return None
+
+    async def _fetch(self, ids: list[str]) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+        results = await asyncio.gather(*(self._get(i) for i in ids), return_exceptions=True)
+        found, problems = [], []
+        for vendor_id, result in zip(ids, results, strict=True):
+            if isinstance(result, ConnectorError) and not isinstance(result, SystemFailure):
+                problems.append(f"reading record {vendor_id} failed: {result}")
+            elif isinstance(result, BaseException):
+                raise result
+            elif result is not None:
+                found.append((vendor_id, result))
+        return found, problems
+
+    async def find_by_email(self, email: str) -> VendorRecord | None:
+        spec = self.vendor.find_by_email
+        assert spec is not None
+        if spec.scan:  # no search: a failed listing raises, "not found" is never guessed
+            listing = await self.list_all()
+            if not listing.complete:
+                raise TransientError("; ".join(listing.problems) or "the listing was incomplete")
+            return self._match(email, [(r.id, r.data) for r in listing.records])
+        try:
+            answer, _ = await self._send(spec, {**self.vars, "email": email.strip()})
+        except NotFound:
+            return None
+        if spec.ids:
+            ids = [str(i) for i in find_all(answer, parse_query(spec.ids))]
+            ids.sort(key=lambda i: (len(i), i) if i.isdigit() else (0, i))
+            for vendor_id in ids:
+                record = await self._get(vendor_id)
+                found = self._match(email, [(vendor_id, record)] if record else [])
+                if found is not None:
+                    return found
+            return None
+        items = answer if spec.records == "" else envelope.at(answer, spec.records)
+        items = [answer] if isinstance(items, dict) else (items or [])
+        id_path = spec.row_id or self.vendor.records.id
+        named = [
+            (str(envelope.at(i, str(render(id_path, self.vars)))), i)
+            for i in items
+            if isinstance(i, dict)
+        ]
+        if spec.fetch:
+            fetched, _ = await self._fetch([i for i, _ in named])
+            return self._match(email, fetched)
+        return self._match(email, [(i, await self._read(r)) for i, r in named])
+
+    def _match(self, email: str, found: list[tuple[str, dict[str, Any]]]) -> VendorRecord | None:
+        field = self.settings.mapping.fields.get("email")
+        path = field.path if field else parse_path("email")
+        wanted = email.strip().lower()
+        for vendor_id, record in found:
+            if envelope.hidden(record, self.vendor.records):
+                continue
+            if str(get_path(record, path) or "").strip().lower() == wanted:
+                return VendorRecord(vendor_id, record)
+        return None
+
+    # ---- writing ----
+
+    async def _table(self, t: Translate) -> tuple[dict[str, Any], dict[str, str]]:
+        """The vendor's table for a translated value, read once: code -> ID, ID -> code."""
+        if t.table not in self._tables:
+            answer, _ = await self._send(Call(path=t.table), self.vars)
+            entries = answer if t.records == "" else envelope.at(answer, t.records)
+            ids: dict[str, Any] = {}
+            for entry in entries if isinstance(entries, list) else []:
+                code, vendor_id = envelope.at(entry, t.code), envelope.at(entry, t.id)
+                if isinstance(code, str) and vendor_id is not None:
+                    ids.setdefault(code.strip().upper(), vendor_id)
+            self._tables[t.table] = (ids, {_key(v): k for k, v in ids.items()})
+        return self._tables[t.table]
+
+
+def _stamped(item_id: str, item: dict[str, Any], fields: list[str]) -> Stamped:
+    best: tuple[Any, Any] = (None, None)
+    for path in fields:
+        text = envelope.at(item, path)
+        moment = parse_time(text)
+        if moment is not None and (best[1] is None or moment > best[1]):
+            best = (text, moment)
+    return Stamped(item_id, None if best[0] is None else str(best[0]), best[1])
+
+
+def _duration(text: str) -> Any:
+    from sync.config import parse_duration
+
+    return timedelta(seconds=parse_duration(text))
+
+
+def _mapped(mapping: Any) -> dict[str, list[str]]:
+    """`mapped.properties`: the keys under `properties.` that the mapping names."""
+    out: dict[str, list[str]] = {}
+    for fm in mapping.fields.values():
+        if len(fm.path) >= 2 and fm.path[0].index is None and not fm.path[0].match:
+            keys = out.setdefault(fm.path[0].key, [])
+            if fm.path[1].key not in keys:
+                keys.append(fm.path[1].key)
+    return out
