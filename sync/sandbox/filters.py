@@ -12,7 +12,8 @@ as the real parsers answer it. Anything left over is a syntax error too, and an 
 operators and in what may stand as an operand; the emulators evaluate the tree.
 
 Nodes: ("or", a, b), ("and", a, b), ("not", x), ("cmp", op, left, right); operands
-("col", name) and ("lit", value), names lower-cased.
+("col", name) and ("lit", value), names as written (ROQL's are case-insensitive: its
+emulator lower-cases them; OData's archive columns are not).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class Parser:
                 f"{self.dialect.name} syntax error: expected a value or a field"
             )
         self.i += 1
-        return ("col", token[1].lower()) if token[0] == "word" else ("lit", token[1])
+        return ("col", token[1]) if token[0] == "word" else ("lit", token[1])
 
 
 def parse(text: str, dialect: Dialect) -> Node:

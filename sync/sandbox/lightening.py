@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sync.sandbox.base import Emulator
+from sync.sandbox.kit import Refused
 
 PREFIX = "/api"
 TOKEN = "lightening-sandbox-token"
@@ -64,8 +65,9 @@ CANONICAL = {
 }
 
 
-def _fail(**body: Any) -> JSONResponse:
-    return JSONResponse({**body, "result": False})
+def _fail(**body: Any) -> Refused:
+    """Lightening's refusal: HTTP 200 with "result": false (and the reason in `body`)."""
+    return Refused(str(body), 200, detail=body)
 
 
 def _is_int(value: Any) -> bool:
@@ -132,9 +134,15 @@ class LighteningEmulator(Emulator):
         self.store: dict[str, dict[str, Any]] = {}
         self.app = Starlette(
             routes=[
-                Route(f"{PREFIX}/contact", self._collection, methods=["GET", "POST"]),
-                Route(f"{PREFIX}/contact/{{cid}}", self._item, methods=["GET", "POST"]),
-                Route(f"{PREFIX}/contact/{{cid}}/delete", self._delete, methods=["GET"]),
+                Route(
+                    f"{PREFIX}/contact", self.handling(self._collection), methods=["GET", "POST"]
+                ),
+                Route(
+                    f"{PREFIX}/contact/{{cid}}", self.handling(self._item), methods=["GET", "POST"]
+                ),
+                Route(
+                    f"{PREFIX}/contact/{{cid}}/delete", self.handling(self._delete), methods=["GET"]
+                ),
             ]
         )
 
@@ -232,40 +240,43 @@ class LighteningEmulator(Emulator):
 
     # --- the API ---
 
-    def _authorised(self, request: Request) -> bool:
-        return request.headers.get("authorization") == f"Bearer {self.token}"
+    def refusal(self, request: Request, refused: Refused) -> Response:
+        return JSONResponse({**(refused.detail or {}), "result": False}, status_code=refused.status)
 
-    async def _body(self, request: Request) -> dict[str, Any] | JSONResponse:
+    def _authorise(self, request: Request) -> None:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            raise Refused("Unauthorized.", 401, detail={"error": "Unauthorized."})
+
+    async def _body(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         if not raw.strip():
-            return _fail(error="Nothing sent for request.")
+            raise _fail(error="Nothing sent for request.")
         try:
             body = json.loads(raw)
         except ValueError:
-            return _fail(error="Request body is not valid JSON.")
+            raise _fail(error="Request body is not valid JSON.") from None
         if not isinstance(body, dict) or not body:
-            return _fail(error="Nothing sent for request.")
+            raise _fail(error="Nothing sent for request.")
         errors = validate(body)
-        return _fail(errors=errors) if errors else body
+        if errors:
+            raise _fail(errors=errors)
+        return body
 
     async def _collection(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return JSONResponse({"error": "Unauthorized.", "result": False}, status_code=401)
+        self._authorise(request)
         if request.method == "POST":
             body = await self._body(request)
-            if isinstance(body, Response):
-                return body
             if "customer_id" not in body:
-                return _fail(errors={"customer_id": "Field is required."})
+                raise _fail(errors={"customer_id": "Field is required."})
             vendor_id = self._new(body)
             return JSONResponse(
                 {"msg": "Successfully created entity.", "id": vendor_id, "result": True}
             )
         wanted = request.query_params.getlist("customer_id[]")
         if not wanted:
-            return _fail(errors={"customer_id": "Field is required."})
+            raise _fail(errors={"customer_id": "Field is required."})
         if not all(_is_int(c) for c in wanted):
-            return _fail(errors={"customer_id": "Must be an array of integers."})
+            raise _fail(errors={"customer_id": "Must be an array of integers."})
         ids = {int(c) for c in wanted}
         entities = [e for e in self.store.values() if e["customer_id"] in ids]
         raw = json.dumps({"entities": entities, "result": True}).encode()
@@ -274,25 +285,21 @@ class LighteningEmulator(Emulator):
         return Response(raw, media_type="application/json")
 
     async def _item(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return JSONResponse({"error": "Unauthorized.", "result": False}, status_code=401)
+        self._authorise(request)
         vendor_id = request.path_params["cid"]
         if request.method == "GET":
             if vendor_id not in self.store:
-                return _fail(msg="Entity not found.")
+                raise _fail(msg="Entity not found.")
             return JSONResponse({"entity": self.store[vendor_id], "result": True})
         body = await self._body(request)
-        if isinstance(body, Response):
-            return body
         if vendor_id not in self.store:
-            return _fail(error="Entity not found.")
+            raise _fail(error="Entity not found.")
         self._apply(vendor_id, body)
         return JSONResponse({"msg": "Successfully updated entity.", "result": True})
 
     async def _delete(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return JSONResponse({"error": "Unauthorized.", "result": False}, status_code=401)
+        self._authorise(request)
         if self.store.pop(request.path_params["cid"], None) is None:
-            return _fail(msg="Entity not found.")
+            raise _fail(msg="Entity not found.")
         # sic: the documented success answer carries "result": false
-        return _fail(msg="Entity has been successfully deleted.")
+        return JSONResponse({"msg": "Entity has been successfully deleted.", "result": False})

@@ -14,7 +14,6 @@ an empty Value ("" or null) clears an extra of any type.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sync.sandbox.base import Emulator
+from sync.sandbox.kit import Refused, json_body
 
 PREFIX = "/standard/api/v1"
 TOKEN = "onecontact-sandbox-token"
@@ -122,9 +122,7 @@ class OneContactEmulator(Emulator):
         self.extras = set(extras)
         self.store: dict[str, dict[str, Any]] = {}  # contact ID -> body as held
         route = f"{PREFIX}/service/{{sid}}/contacts/{{tail}}"
-        self.app = Starlette(
-            routes=[Route(route, self._contacts, methods=["POST", "PUT", "DELETE"])]
-        )
+        self.app = Starlette(routes=[Route(route, self.handle, methods=["POST", "PUT", "DELETE"])])
 
     def system_table(self, base_url: str) -> dict[str, Any]:
         base = base_url.rstrip("/")
@@ -184,40 +182,40 @@ class OneContactEmulator(Emulator):
 
     # --- the API ---
 
-    async def _contacts(self, request: Request) -> Response:
+    def refusal(self, request: Request, refused: Refused) -> Response:
+        if refused.status == 200:  # the one documented failure answer, reasons unsaid
+            return JSONResponse(FAILED)
+        return JSONResponse({"Message": refused.message}, status_code=refused.status)
+
+    async def route(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.token}":
-            message = "Authorization has been denied for this request."
-            return JSONResponse({"Message": message}, status_code=401)
+            raise Refused("Authorization has been denied for this request.", 401)
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            message = "The request entity's media type is not supported for this resource."
-            return JSONResponse({"Message": message}, status_code=415)
+            raise Refused(
+                "The request entity's media type is not supported for this resource.", 415
+            )
         sid, tail = request.path_params["sid"], request.path_params["tail"]
         if request.method == "POST" and tail not in ("true", "false"):
-            return JSONResponse(
-                {"Message": "The requested resource does not support POST."}, status_code=405
-            )
+            raise Refused("The requested resource does not support POST.", 405)
         if not sid.isdigit() or int(sid) not in self.services:
-            return JSONResponse(FAILED)
+            raise Refused("failed", 200)
         if request.method == "DELETE":
             if self.store.pop(tail, None) is None:
-                return JSONResponse(FAILED)
+                raise Refused("failed", 200)
             return JSONResponse({"success": True, "data": int(tail)})
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse(FAILED)
+        body = await json_body(request, malformed=lambda: Refused("failed", 200))
         if not valid_body(body, self.extras):
-            return JSONResponse(FAILED)
+            raise Refused("failed", 200)
         if request.method == "PUT":
             if tail not in self.store:
-                return JSONResponse(FAILED)
+                raise Refused("failed", 200)
             self._apply(tail, body)
             return JSONResponse({"success": True, "data": int(tail)})
         address = body.get("Address")
         if not address:
-            return JSONResponse(FAILED)
+            raise Refused("failed", 200)
         if tail == "true" and any(h.get("Address") == address for h in self.store.values()):
-            return JSONResponse(FAILED)
+            raise Refused("failed", 200)
         contact_id = str(self.new_id())
         self._apply(contact_id, body)
         return JSONResponse({"success": True, "data": int(contact_id)})

@@ -47,7 +47,7 @@ from starlette.routing import Route
 from sync.sandbox import filters
 from sync.sandbox.base import Emulator, PageResponse
 from sync.sandbox.filters import Node
-from sync.sandbox.kit import Clock
+from sync.sandbox.kit import Clock, Refused, json_body
 
 PREFIX = "/services/rest/connect/v1.4"
 USERNAME, PASSWORD = "sandbox-agent", "sandbox-password"
@@ -115,14 +115,6 @@ CANONICAL = {
 }
 
 
-class Refused(Exception):
-    """A request Oracle refuses: status, title and detail of its error body."""
-
-    def __init__(self, detail: str, status: int = 400, code: str = BAD_REQUEST) -> None:
-        super().__init__(detail)
-        self.detail, self.status, self.code = detail, status, code
-
-
 def _time(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
@@ -138,12 +130,25 @@ def _parse_time(text: str) -> datetime:
 # --- ROQL: queryResults and the `q` parameter, by the sandbox's filter parser ---
 
 
+def _lowered(node: Node | None) -> Node | None:
+    """ROQL's field names are case-insensitive: compared lower-cased."""
+    if node is None:
+        return None
+    if node[0] == "col":
+        return ("col", str(node[1]).lower())
+    if node[0] == "lit":
+        return node
+    return (node[0], *[_lowered(n) if isinstance(n, tuple) else n for n in node[1:]])
+
+
 def roql(text: str) -> Node:
     """A `q` expression; Refused (OSC-CREST-00007) for anything ROQL cannot parse."""
     try:
-        return filters.parse(text, filters.ROQL)
+        node = _lowered(filters.parse(text, filters.ROQL))
     except filters.FilterSyntaxError as exc:
         raise Refused(str(exc), 400, ROQL_SYNTAX) from None
+    assert node is not None
+    return node
 
 
 def select(text: str) -> tuple[list[str], str, Node | None]:
@@ -160,7 +165,7 @@ def select(text: str) -> tuple[list[str], str, Node | None]:
         parser.end()
     except filters.FilterSyntaxError as exc:
         raise Refused(str(exc), 400, ROQL_SYNTAX) from None
-    return columns, table, where
+    return columns, table, _lowered(where)
 
 
 def _column(contact: dict[str, Any], name: str) -> list[Any]:
@@ -376,7 +381,7 @@ class OracleB2BEmulator(Emulator):
         self._provinces: dict[str, int] = {"CO": 7}
         self._countries: dict[str, int] = {"US": 1}
         verbs = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=verbs)])
+        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=verbs)])
 
     def system_table(self, base_url: str) -> dict[str, Any]:
         base = base_url.rstrip("/")
@@ -461,16 +466,18 @@ class OracleB2BEmulator(Emulator):
 
     # --- the API ---
 
-    def _error(self, request: Request, failure: Refused) -> JSONResponse:
+    def refusal(self, request: Request, failure: Refused) -> Response:
+        """Oracle's error body (RFC 7807 with its own code)."""
+        code = failure.code or BAD_REQUEST
         titles = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
         titles |= {405: "Method Not Allowed", 415: "Unsupported Media Type"}
         body = {
-            "type": f"{request.base_url}services/rest/connect/exceptions/{failure.code}",
+            "type": f"{request.base_url}services/rest/connect/exceptions/{code}",
             "title": titles.get(failure.status, "Error"),
             "status": failure.status,
-            "detail": failure.detail,
+            "detail": failure.message,
             "instance": request.url.path,
-            "o:errorCode": failure.code,
+            "o:errorCode": code,
         }
         headers = {"WWW-Authenticate": 'Basic realm="Oracle"'} if failure.status == 401 else None
         return JSONResponse(body, status_code=failure.status, headers=headers)
@@ -485,13 +492,7 @@ class OracleB2BEmulator(Emulator):
         if len(context) > CONTEXT_MAX:
             raise Refused(f"OSvC-CREST-Application-Context exceeds {CONTEXT_MAX} characters")
 
-    async def _handle(self, request: Request) -> Response:
-        try:
-            return await self._route(request)
-        except Refused as failure:
-            return self._error(request, failure)
-
-    async def _route(self, request: Request) -> Response:
+    async def route(self, request: Request) -> Response:
         self._gate(request)
         method = request.method
         override = request.headers.get("x-http-method-override")
@@ -539,12 +540,11 @@ class OracleB2BEmulator(Emulator):
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            raise Refused("Content-Type must be application/json", 415, BAD_MEDIA)
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            raise Refused("The request body is not valid JSON") from None
+        body = await json_body(
+            request,
+            media=lambda _: Refused("Content-Type must be application/json", 415, BAD_MEDIA),
+            malformed=lambda: Refused("The request body is not valid JSON"),
+        )
         if not isinstance(body, dict):
             raise Refused("The request body must be a JSON object")
         return body

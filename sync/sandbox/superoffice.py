@@ -50,7 +50,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sync.sandbox import filters
 from sync.sandbox.base import Emulator
+from sync.sandbox.kit import Refused
 
 TENANT = "Cust12345"
 APP_TOKEN = "sandbox-app-token"
@@ -151,16 +153,12 @@ CANONICAL = {
 }  # fmt: skip
 
 
-class Invalid(Exception):
+def invalid(
+    status: int, kind: str, message: str, model_state: dict[str, list[str]] | None = None
+) -> Refused:
     """A request the API refuses: status, SuperOffice error type, message; `model_state` for
     a body ASP.NET could not bind (a property of the wrong type)."""
-
-    def __init__(
-        self, status: int, kind: str, message: str, model_state: dict[str, list[str]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.kind, self.message = status, kind, message
-        self.model_state = model_state
+    return Refused(message, status, kind, detail=model_state)
 
 
 def _error(status: int, kind: str, message: str, **headers: str) -> JSONResponse:
@@ -180,10 +178,10 @@ def _country(country_id: int) -> dict[str, Any]:
     }
 
 
-def _binding(where: str, value: Any, kind: str) -> Invalid:
+def _binding(where: str, value: Any, kind: str) -> Refused:
     """ASP.NET's answer to a JSON value that does not bind to its property's type."""
     text = f"Error converting value {json.dumps(value)} to type 'System.{kind}'. Path '{where}'."
-    return Invalid(400, "ModelState", "The request is invalid.", {f"newEntity.{where}": [text]})
+    return invalid(400, "ModelState", "The request is invalid.", {f"newEntity.{where}": [text]})
 
 
 def _stamp(moment: datetime) -> str:
@@ -209,39 +207,39 @@ def _text(where: str, value: Any, limit: int | None = None) -> None:
     if value is None:
         return
     if not isinstance(value, str):
-        raise Invalid(400, "ArgumentException", f"{where}: expected a string")
+        raise invalid(400, "ArgumentException", f"{where}: expected a string")
     if limit is not None and len(value) > limit:
-        raise Invalid(400, "ArgumentException", f"{where} is {len(value)} chars, max {limit}")
+        raise invalid(400, "ArgumentException", f"{where} is {len(value)} chars, max {limit}")
 
 
 def _check_element(where: str, item: Any) -> None:
     if not isinstance(item, dict):
-        raise Invalid(400, "ArgumentException", f"{where}: expected an object")
+        raise invalid(400, "ArgumentException", f"{where}: expected an object")
     for key, value in item.items():
         if key in ELEMENT_EXTRA:
             continue
         if key not in ELEMENT_KEYS:
-            raise Invalid(400, "ArgumentException", f"{where}.{key}: unknown property")
+            raise invalid(400, "ArgumentException", f"{where}.{key}: unknown property")
         _text(f"{where}.{key}", value, ELEMENT_KEYS[key])
 
 
 def _check_address(where: str, value: dict[str, Any]) -> None:
     for key, part in value.items():
         if key not in ADDRESS_KEYS:
-            raise Invalid(400, "ArgumentException", f"{where}.{key}: unknown property")
+            raise invalid(400, "ArgumentException", f"{where}.{key}: unknown property")
         if key in ("Street", "Postal") and part is not None:
             if not isinstance(part, dict):
-                raise Invalid(400, "ArgumentException", f"{where}.{key}: expected an object")
+                raise invalid(400, "ArgumentException", f"{where}.{key}: expected an object")
             for field, text in part.items():
                 if field not in STRUCTURED:
-                    raise Invalid(400, "ArgumentException", f"{where}.{key}.{field}: unknown")
+                    raise invalid(400, "ArgumentException", f"{where}.{key}.{field}: unknown")
                 _text(f"{where}.{key}.{field}", text, STRUCTURED[field])
 
 
 def _check_value(entity: str, key: str, kind: str, value: Any) -> None:
     if value is None:
         if kind in ("int", "bool"):
-            raise Invalid(400, "ArgumentException", f"{key}: null is not a valid {kind}")
+            raise invalid(400, "ArgumentException", f"{key}: null is not a valid {kind}")
         return
     ok = {
         "int": isinstance(value, int) and not isinstance(value, bool),
@@ -256,7 +254,7 @@ def _check_value(entity: str, key: str, kind: str, value: Any) -> None:
         "elements": isinstance(value, list),
     }[kind]
     if not ok:
-        raise Invalid(400, "ArgumentException", f"{key}: not a valid {kind}")
+        raise invalid(400, "ArgumentException", f"{key}: not a valid {kind}")
     if kind == "str":
         _text(key, value, LIMITS[entity].get(key))
     elif kind == "elements":
@@ -271,105 +269,68 @@ def _check_value(entity: str, key: str, kind: str, value: Any) -> None:
     ):
         raise _binding("Country.CountryId", value["CountryId"], "Int32")
     elif kind == "country" and value.get("CountryId") not in (None, 0, *COUNTRY_BY_ID):
-        raise Invalid(400, "ArgumentException", f"Country: unknown CountryId {value['CountryId']}")
+        raise invalid(400, "ArgumentException", f"Country: unknown CountryId {value['CountryId']}")
 
 
 def check_entity(entity: str, body: Any) -> None:
     """Raise Invalid for a body the API refuses; a missing name too."""
     if not isinstance(body, dict):
-        raise Invalid(400, "ArgumentException", f"the {entity}Entity must be a JSON object")
+        raise invalid(400, "ArgumentException", f"the {entity}Entity must be a JSON object")
     known = PROPERTIES[entity]
     for key, value in body.items():
         if key == "_Links":
             continue
         if key not in known:
-            raise Invalid(400, "ArgumentException", f"{key}: unknown {entity}Entity property")
+            raise invalid(400, "ArgumentException", f"{key}: unknown {entity}Entity property")
         _check_value(entity, key, known[key], value)
     names = ("Name",) if entity == "Contact" else ("Firstname", "Lastname")
     if not any(str(body.get(n) or "").strip() for n in names):
-        raise Invalid(400, "ValidationException", f"{' or '.join(names)} is required")
+        raise invalid(400, "ValidationException", f"{' or '.join(names)} is required")
 
 
 # ---- the OData $filter language of archives ----
 
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<paren>[()])|(?P<word>[^\s()']+))")
 COMPARE = {
     "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
     "after": lambda a, b: a > b, "before": lambda a, b: a < b, "date": lambda a, b: a == b,
     "contains": lambda a, b: b in a, "begins": lambda a, b: a.startswith(b),
 }  # fmt: skip
-Row = dict[str, Any]
 Predicate = Callable[[Callable[[str], list[Any]]], bool]
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    while pos < len(text.rstrip()):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise Invalid(400, "ArgumentException", f"$filter: cannot read {text[pos:]!r}")
-        kind = m.lastgroup or "word"
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
-
-
 def parse_filter(text: str, known: Container[str]) -> Predicate:
-    """A predicate over `values(column) -> list`; any value matching makes the clause true."""
-    tokens = _tokens(text)
-    pos = 0
-
-    def take() -> tuple[str, str]:
-        nonlocal pos
-        if pos >= len(tokens):
-            raise Invalid(400, "ArgumentException", "$filter ends too early")
-        pos += 1
-        return tokens[pos - 1]
-
-    def peek() -> str:
-        return tokens[pos][1].lower() if pos < len(tokens) else ""
-
-    def expr() -> Predicate:
-        parts = [term()]
-        while peek() == "or":
-            take()
-            parts.append(term())
-        return lambda values: any(p(values) for p in parts)
-
-    def term() -> Predicate:
-        parts = [factor()]
-        while peek() == "and":
-            take()
-            parts.append(factor())
-        return lambda values: all(p(values) for p in parts)
-
-    def factor() -> Predicate:
-        if peek() == "(":
-            take()
-            inner = expr()
-            if take()[1] != ")":
-                raise Invalid(400, "ArgumentException", "$filter: missing )")
-            return inner
-        column, op, (kind, literal) = take()[1], take()[1].lower(), take()
+    """A predicate over `values(column) -> list` (sandbox/filters.py's OData dialect): each
+    clause is `column operator literal`; any value matching makes the clause true."""
+    try:
+        tree = filters.parse(text, filters.ODATA)
+    except filters.FilterSyntaxError as exc:
+        raise invalid(400, "ArgumentException", f"$filter: {exc}") from None
+    for column in filters.columns(tree):
         if column not in known:
-            raise Invalid(400, "ArgumentException", f"unknown archive column {column!r}")
-        if op not in COMPARE:
-            raise Invalid(400, "ArgumentException", f"$filter: unknown operator {op!r}")
-        want = literal[1:-1].replace("''", "'") if kind == "str" else literal
-        return lambda values: any(_compare(op, v, want) for v in values(column))
+            raise invalid(400, "ArgumentException", f"unknown archive column {column!r}")
 
-    result = expr()
-    if pos != len(tokens):
-        raise Invalid(400, "ArgumentException", f"$filter: unexpected {tokens[pos][1]!r}")
-    return result
+    def clause(op: str, left: Any, right: Any, values: Callable[[str], list[Any]]) -> bool:
+        if left[0] != "col" or right[0] != "lit":
+            raise invalid(400, "ArgumentException", "$filter: a clause is column op value")
+        return any(_compare(op, v, str(right[1])) for v in values(left[1]))
+
+    def check(node: Any) -> None:  # every clause's shape, before any row is read
+        if node[0] == "cmp":
+            clause(node[1], node[2], node[3], lambda _c: [])
+        for part in node[1:]:
+            if isinstance(part, tuple) and part and part[0] in ("or", "and", "not", "cmp"):
+                check(part)
+
+    check(tree)
+    return lambda values: filters.evaluate(tree, lambda op, a, b: clause(op, a, b, values))
 
 
 def _compare(op: str, value: Any, want: str) -> bool:
     if isinstance(value, datetime):
         moment = _instant(want)
         if moment is None:
-            raise Invalid(400, "ArgumentException", f"$filter: {want!r} is not a date")
+            raise invalid(400, "ArgumentException", f"$filter: {want!r} is not a date")
         if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", want):
             return bool(COMPARE[op](value.date(), moment.date()))
         return bool(COMPARE[op](value, moment))
@@ -377,7 +338,7 @@ def _compare(op: str, value: Any, want: str) -> bool:
         try:
             return bool(COMPARE[op](int(value), int(want)))
         except ValueError:
-            raise Invalid(400, "ArgumentException", f"$filter: {want!r} is not a number") from None
+            raise invalid(400, "ArgumentException", f"$filter: {want!r} is not a number") from None
     return bool(COMPARE[op](str(value or "").lower(), want.lower()))
 
 
@@ -461,14 +422,14 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
     """RFC 6902 add, remove, replace, test; a failed test is 409."""
     if not isinstance(ops, list):
-        raise Invalid(400, "ArgumentException", "a JSON patch is a list of operations")
+        raise invalid(400, "ArgumentException", "a JSON patch is a list of operations")
     doc = copy.deepcopy(doc)
     for op in ops:
         if not isinstance(op, dict) or not isinstance(op.get("path"), str):
-            raise Invalid(400, "ArgumentException", "each operation needs op and path")
+            raise invalid(400, "ArgumentException", "each operation needs op and path")
         keys = [k.replace("~1", "/").replace("~0", "~") for k in op["path"].split("/")[1:]]
         if not keys:
-            raise Invalid(400, "ArgumentException", "cannot patch the whole entity")
+            raise invalid(400, "ArgumentException", "cannot patch the whole entity")
         parent: Any = doc
         try:
             for key in keys[:-1]:
@@ -479,7 +440,7 @@ def json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
             if action == "test":
                 current = parent[index] if isinstance(parent, list) else parent.get(last)
                 if current != value:
-                    raise Invalid(409, "ConflictException", f"test failed at {op['path']}")
+                    raise invalid(409, "ConflictException", f"test failed at {op['path']}")
             elif isinstance(parent, list) and action in ("add", "replace", "remove"):
                 if action == "add":
                     parent.insert(index, value)
@@ -492,9 +453,9 @@ def json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
             elif action == "remove":
                 del parent[last]
             else:
-                raise Invalid(400, "ArgumentException", f"unsupported op {action!r}")
+                raise invalid(400, "ArgumentException", f"unsupported op {action!r}")
         except (KeyError, IndexError, ValueError, TypeError):
-            raise Invalid(400, "ArgumentException", f"no such path {op['path']}") from None
+            raise invalid(400, "ArgumentException", f"no such path {op['path']}") from None
     return doc
 
 
@@ -530,7 +491,7 @@ class SuperOfficeEmulator(Emulator):
             "soticket " + creds["SUPEROFFICE_TICKET"],
         }
         self.store: dict[str, dict[int, dict[str, Any]]] = {"Contact": {}, "Person": {}}
-        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=_ALL_VERBS)])
+        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=_ALL_VERBS)])
 
     def system_table(self, base_url: str) -> dict[str, Any]:
         table: dict[str, Any] = {
@@ -645,7 +606,13 @@ class SuperOfficeEmulator(Emulator):
 
     # ---- HTTP ----
 
-    async def _handle(self, request: Request) -> Response:
+    def refusal(self, request: Request, refused: Refused) -> Response:
+        if refused.detail is not None:  # ASP.NET's ModelState
+            body = {"Message": refused.message, "ModelState": refused.detail}
+            return JSONResponse(body, status_code=refused.status)
+        return _error(refused.status, refused.code, refused.message, **refused.headers)
+
+    async def route(self, request: Request) -> Response:
         m = _ROUTE.match(request.url.path)
         countries = _COUNTRY_LIST.match(request.url.path)
         if not m and not countries:
@@ -675,19 +642,13 @@ class SuperOfficeEmulator(Emulator):
                 f"{request.method} is not allowed here",
                 Allow=", ".join(allowed),
             )
-        try:
-            if not item:
-                if request.method == "GET":
-                    return self._list(request, entity)
-                return await self._write(request, entity, None)
-            if not item.isdigit():
-                raise Invalid(400, "ArgumentException", f"{item!r} is not an id")
-            return await self._item(request, entity, int(item))
-        except Invalid as exc:
-            if exc.model_state is not None:
-                body = {"Message": exc.message, "ModelState": exc.model_state}
-                return JSONResponse(body, status_code=exc.status)
-            return _error(exc.status, exc.kind, exc.message)
+        if not item:
+            if request.method == "GET":
+                return self._list(request, entity)
+            return await self._write(request, entity, None)
+        if not item.isdigit():
+            raise invalid(400, "ArgumentException", f"{item!r} is not an id")
+        return await self._item(request, entity, int(item))
 
     def _out(self, request: Request, entity: str, record: dict[str, Any]) -> JSONResponse:
         base = str(request.base_url).rstrip("/") + request.url.path.rsplit(f"/{entity}", 1)[0]
@@ -704,14 +665,14 @@ class SuperOfficeEmulator(Emulator):
     async def _json(self, request: Request, *types: str) -> Any:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in types:
-            raise Invalid(415, "UnsupportedMediaType", f"Content-Type {ctype or '(none)'}")
+            raise invalid(415, "UnsupportedMediaType", f"Content-Type {ctype or '(none)'}")
         raw = await request.body()
         if not raw.strip():
-            raise Invalid(400, "ArgumentException", "Entity to save is not in request body")
+            raise invalid(400, "ArgumentException", "Entity to save is not in request body")
         try:
             return json.loads(raw)
         except ValueError:
-            raise Invalid(400, "ArgumentException", "request body is not valid JSON") from None
+            raise invalid(400, "ArgumentException", "request body is not valid JSON") from None
 
     def _unmodified(self, request: Request, record: dict[str, Any]) -> None:
         since = request.headers.get("if-unmodified-since")
@@ -720,10 +681,10 @@ class SuperOfficeEmulator(Emulator):
         try:
             limit = parsedate_to_datetime(since)
         except (TypeError, ValueError):
-            raise Invalid(400, "ArgumentException", "bad If-Unmodified-Since") from None
+            raise invalid(400, "ArgumentException", "bad If-Unmodified-Since") from None
         updated = _instant(record["UpdatedDate"])
         if updated and updated.replace(microsecond=0) > limit:
-            raise Invalid(412, "PreconditionFailed", "the entity changed since If-Unmodified-Since")
+            raise invalid(412, "PreconditionFailed", "the entity changed since If-Unmodified-Since")
 
     async def _write(self, request: Request, entity: str, vendor_id: int | None) -> Response:
         body = await self._json(request, "application/json", "text/json")
@@ -734,7 +695,7 @@ class SuperOfficeEmulator(Emulator):
     async def _item(self, request: Request, entity: str, vendor_id: int) -> Response:
         record = self.store[entity].get(vendor_id)
         if record is None:
-            raise Invalid(404, "NotFound", f"{entity}Entity {vendor_id} not found")
+            raise invalid(404, "NotFound", f"{entity}Entity {vendor_id} not found")
         if request.method == "GET":
             return self._out(request, entity, record)
         self._unmodified(request, record)
@@ -764,12 +725,12 @@ class SuperOfficeEmulator(Emulator):
         order = [c.strip() for c in q.get("$orderBy", id_col).split(",") if c.strip()]
         for column in [*select, *(o.split()[0] for o in order)]:
             if column not in columns:
-                raise Invalid(400, "ArgumentException", f"unknown archive column {column!r}")
+                raise invalid(400, "ArgumentException", f"unknown archive column {column!r}")
         try:
             top = int(q["$top"]) if "$top" in q else None
             skip = int(q.get("$skip", 0))
         except ValueError:
-            raise Invalid(400, "ArgumentException", "$top and $skip are whole numbers") from None
+            raise invalid(400, "ArgumentException", "$top and $skip are whole numbers") from None
         rows = list(self.store[entity].values())
         if q.get("$filter"):
             where = parse_filter(q["$filter"], columns)

@@ -20,7 +20,8 @@ from sync.contact import Schema
 from sync.errors import AuthError, ConfigError, RecordError, Rejected
 from sync.paths import get_path
 from sync.sandbox.base import Faults
-from sync.sandbox.superoffice import Invalid, SuperOfficeEmulator, parse_filter
+from sync.sandbox.kit import Refused
+from sync.sandbox.superoffice import SuperOfficeEmulator, parse_filter
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, SPECS, system_settings
 
@@ -496,7 +497,7 @@ def test_filter_language() -> None:
 
     assert matches("name eq 'o''hara & co'")
     assert not matches("name eq 'o''hara'' or 1=1 --'")  # quotes doubled: one literal
-    with pytest.raises(Invalid):
+    with pytest.raises(Refused):
         matches("name eq 'o'hara' or 1=1 --'")  # quotes not doubled: refused
     assert matches("contactId gt 5 and (name begins 'x' or email/emailAddress eq 'B@X')")
     assert not matches("contactId gt 7")
