@@ -34,429 +34,50 @@ from __future__ import annotations
 
 import base64
 import copy
-import itertools
 import json
-import re
-from collections.abc import Callable, Container
-from datetime import UTC, date, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import phonenumbers
-from phonenumbers import geocoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sync.sandbox import filters
 from sync.sandbox.base import Emulator
 from sync.sandbox.kit import Refused
+from sync.sandbox.superoffice_archive import (
+    COLUMNS,
+    _cell,
+    _put,
+    _sort_key,
+    _values,
+    json_patch,
+    merge_patch,
+    parse_filter,
+)
+from sync.sandbox.superoffice_model import (
+    _ALL_VERBS,
+    _COUNTRY_LIST,
+    _ROUTE,
+    APP_TOKEN,
+    CANONICAL,
+    COUNTRIES,
+    COUNTRY_BY_ID,
+    PROPERTIES,
+    SERVER_OWNED,
+    TENANT,
+    _country,
+    _error,
+    _instant,
+    _stamp,
+    _stripped,
+    check_entity,
+    invalid,
+)
 
-TENANT = "Cust12345"
-APP_TOKEN = "sandbox-app-token"
-_ROUTE = re.compile(r"^(?:/[^/]+)?/api/v1/(Contact|Person)(?:/([^/]+))?/?$")
-_COUNTRY_LIST = re.compile(r"^(?:/[^/]+)?/api/v1/List/Country/Items/?$")
-_ALL_VERBS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-
-def _kinds(spec: str) -> dict[str, str]:
-    """'int: A B\\nstr: C' -> {A: int, B: int, C: str} (property types from the Swagger)."""
-    out = {}
-    for line in spec.strip().splitlines():
-        kind, names = line.split(":")
-        out.update(dict.fromkeys(names.split(), kind.strip()))
-    return out
-
-
-PROPERTIES = {
-    "Contact": _kinds("""
-        int: ContactId ActiveInterests GroupId ActiveStatusMonitorId Deleted DbiAgentId Source
-        int: ActiveErpLinks
-        str: Name Department OrgNr Number1 Number2 UpdatedDate CreatedDate Description Kananame
-        str: DbiLastSyncronized DbiKey DbiLastModified
-        elements: Emails Urls Phones Faxes
-        list: Interests Persons
-        obj: UpdatedBy CreatedBy Associate Business Category SupportAssociate TicketPriority
-        obj: CustomerLanguage SupportPerson UtmParameters TableRight
-        address: Address
-        country: Country
-        bool: NoMailing Xstop
-        strs: BounceEmails Domains
-        map: UserDefinedFields ExtraFields CustomFields FieldProperties
-    """),
-    "Person": _kinds("""
-        int: PersonId ActiveInterests DbiAgentId SentInfo ShowContactTickets Source
-        int: ActiveErpLinks ActiveStatusMonitorId CreatedByFormId LeadstatusId
-        str: Firstname MiddleName Lastname Mrmrs Title UpdatedDate CreatedDate BirthDate
-        str: Description PersonNumber FullName FormalName Post3 Post2 Post1 Kanalname Kanafname
-        str: Salutation DbiKey DbiLastModified DbiLastSyncronized
-        obj: CreatedBy Position UpdatedBy Contact CorrespondingAssociate Category Business
-        obj: Associate SupportAssociate TicketPriority CustomerLanguage UserInfo UtmParameters
-        obj: TableRight
-        address: Address
-        country: Country
-        elements: Emails PrivatePhones Faxes MobilePhones OfficePhones OtherPhones Urls
-        elements: ChatEmails InternetPhones
-        bool: IsAssociate NoMailing UsePersonAddress Retired
-        list: Interests ShipmentTypes Consents
-        strs: BounceEmails
-        map: UserDefinedFields ExtraFields CustomFields FieldProperties
-    """),
-}
-LIMITS = {
-    "Contact": {"Name": 219, "Department": 219, "Kananame": 219, "OrgNr": 49, "Number1": 49,
-                "Number2": 49},
-    "Person": {"Firstname": 99, "Lastname": 99, "MiddleName": 99, "Kanafname": 99,
-               "Kanalname": 99, "Title": 239, "Mrmrs": 239, "Salutation": 239,
-               "PersonNumber": 49},
-}  # fmt: skip
-ELEMENT_KEYS = {"Value": 239, "StrippedValue": 239, "Description": 254}
-ELEMENT_EXTRA = {"TableRight", "FieldProperties"}
-ADDRESS_KEYS = {"Wgs84Latitude", "Wgs84Longitude", "LocalizedAddress", "Street", "Postal",
-                "Formatted", "TableRight", "FieldProperties"}  # fmt: skip
-STRUCTURED = {"Address1": 79, "Address2": 79, "Address3": 79, "City": 79, "County": 29,
-              "State": 5, "Zipcode": 11, "Formatted": 4000, "AtypeIdx": 40}  # fmt: skip
-COUNTRIES = {
-    "NO": (578, "Norway"), "SE": (752, "Sweden"), "DK": (208, "Denmark"),
-    "FI": (246, "Finland"), "IS": (352, "Iceland"), "DE": (276, "Germany"),
-    "NL": (528, "Netherlands"), "BE": (56, "Belgium"), "FR": (250, "France"),
-    "ES": (724, "Spain"), "IT": (380, "Italy"), "GB": (826, "United Kingdom"),
-    "IE": (372, "Ireland"), "CH": (756, "Switzerland"), "AT": (40, "Austria"),
-    "PL": (616, "Poland"), "US": (840, "United States"), "CA": (124, "Canada"),
-    "AU": (36, "Australia"), "NZ": (554, "New Zealand"), "JP": (392, "Japan"),
-}  # fmt: skip
-# every other region this installation knows, numbered as an installation may number them:
-# clients must ask GET List/Country/Items, never assume ISO numbers
-COUNTRIES |= {
-    iso: (1000 + i, geocoder._region_display_name(iso, "en") or iso)
-    for i, iso in enumerate(sorted(set(phonenumbers.SUPPORTED_REGIONS) - set(COUNTRIES)))
-}
-COUNTRY_BY_ID = {cid: (iso, name) for iso, (cid, name) in COUNTRIES.items()}
-# server-owned: taken from the store, never from a body
-SERVER_OWNED = {"UpdatedDate", "CreatedDate", "TableRight", "FieldProperties", "_Links"}
-# canonical name -> entity path, for seed_person / edit / people
-CANONICAL = {
-    "Contact": {
-        "company": ("Name",), "department": ("Department",), "email": ("Emails", 0, "Value"),
-        "phone": ("Phones", 0, "Value"), "street": ("Address", "Postal", "Address1"),
-        "city": ("Address", "Postal", "City"), "postal_code": ("Address", "Postal", "Zipcode"),
-    },
-    "Person": {
-        "first_name": ("Firstname",), "last_name": ("Lastname",), "title": ("Title",),
-        "email": ("Emails", 0, "Value"), "phone": ("OfficePhones", 0, "Value"),
-        "mobile": ("MobilePhones", 0, "Value"), "company": ("Contact", "Name"),
-        "street": ("Address", "Street", "Address1"), "city": ("Address", "Street", "City"),
-        "postal_code": ("Address", "Street", "Zipcode"),
-    },
-}  # fmt: skip
-
-
-def invalid(
-    status: int, kind: str, message: str, model_state: dict[str, list[str]] | None = None
-) -> Refused:
-    """A request the API refuses: status, SuperOffice error type, message; `model_state` for
-    a body ASP.NET could not bind (a property of the wrong type)."""
-    return Refused(message, status, kind, detail=model_state)
-
-
-def _error(status: int, kind: str, message: str, **headers: str) -> JSONResponse:
-    body = {"Error": True, "ErrorType": kind, "Message": message}
-    return JSONResponse(body, status_code=status, headers=headers or None)
-
-
-def _country(country_id: int) -> dict[str, Any]:
-    """A country list item, as GET List/Country/Items answers it (its main properties)."""
-    iso, name = COUNTRY_BY_ID[country_id]
-    return {
-        "CountryId": country_id,
-        "Name": name,
-        "EnglishName": name,
-        "TwoLetterISOCountry": iso,
-        "Deleted": False,
-    }
-
-
-def _binding(where: str, value: Any, kind: str) -> Refused:
-    """ASP.NET's answer to a JSON value that does not bind to its property's type."""
-    text = f"Error converting value {json.dumps(value)} to type 'System.{kind}'. Path '{where}'."
-    return invalid(400, "ModelState", "The request is invalid.", {f"newEntity.{where}": [text]})
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _instant(text: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _stripped(value: Any) -> Any:
-    return re.sub(r"[^\w@.+]", "", value) if isinstance(value, str) else value
-
-
-# ---- body checks (the Swagger's types and the database's lengths) ----
-
-
-def _text(where: str, value: Any, limit: int | None = None) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise invalid(400, "ArgumentException", f"{where}: expected a string")
-    if limit is not None and len(value) > limit:
-        raise invalid(400, "ArgumentException", f"{where} is {len(value)} chars, max {limit}")
-
-
-def _check_element(where: str, item: Any) -> None:
-    if not isinstance(item, dict):
-        raise invalid(400, "ArgumentException", f"{where}: expected an object")
-    for key, value in item.items():
-        if key in ELEMENT_EXTRA:
-            continue
-        if key not in ELEMENT_KEYS:
-            raise invalid(400, "ArgumentException", f"{where}.{key}: unknown property")
-        _text(f"{where}.{key}", value, ELEMENT_KEYS[key])
-
-
-def _check_address(where: str, value: dict[str, Any]) -> None:
-    for key, part in value.items():
-        if key not in ADDRESS_KEYS:
-            raise invalid(400, "ArgumentException", f"{where}.{key}: unknown property")
-        if key in ("Street", "Postal") and part is not None:
-            if not isinstance(part, dict):
-                raise invalid(400, "ArgumentException", f"{where}.{key}: expected an object")
-            for field, text in part.items():
-                if field not in STRUCTURED:
-                    raise invalid(400, "ArgumentException", f"{where}.{key}.{field}: unknown")
-                _text(f"{where}.{key}.{field}", text, STRUCTURED[field])
-
-
-def _check_value(entity: str, key: str, kind: str, value: Any) -> None:
-    if value is None:
-        if kind in ("int", "bool"):
-            raise invalid(400, "ArgumentException", f"{key}: null is not a valid {kind}")
-        return
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-        "obj": isinstance(value, dict),
-        "address": isinstance(value, dict),
-        "country": isinstance(value, dict),
-        "map": isinstance(value, dict),
-        "list": isinstance(value, list) and all(isinstance(v, dict) for v in value),
-        "strs": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        "elements": isinstance(value, list),
-    }[kind]
-    if not ok:
-        raise invalid(400, "ArgumentException", f"{key}: not a valid {kind}")
-    if kind == "str":
-        _text(key, value, LIMITS[entity].get(key))
-    elif kind == "elements":
-        for i, item in enumerate(value):
-            _check_element(f"{key}[{i}]", item)
-    elif kind == "address":
-        _check_address(key, value)
-    elif (
-        kind == "country"
-        and value.get("CountryId") is not None
-        and (not isinstance(value["CountryId"], int) or isinstance(value["CountryId"], bool))
-    ):
-        raise _binding("Country.CountryId", value["CountryId"], "Int32")
-    elif kind == "country" and value.get("CountryId") not in (None, 0, *COUNTRY_BY_ID):
-        raise invalid(400, "ArgumentException", f"Country: unknown CountryId {value['CountryId']}")
-
-
-def check_entity(entity: str, body: Any) -> None:
-    """Raise Invalid for a body the API refuses; a missing name too."""
-    if not isinstance(body, dict):
-        raise invalid(400, "ArgumentException", f"the {entity}Entity must be a JSON object")
-    known = PROPERTIES[entity]
-    for key, value in body.items():
-        if key == "_Links":
-            continue
-        if key not in known:
-            raise invalid(400, "ArgumentException", f"{key}: unknown {entity}Entity property")
-        _check_value(entity, key, known[key], value)
-    names = ("Name",) if entity == "Contact" else ("Firstname", "Lastname")
-    if not any(str(body.get(n) or "").strip() for n in names):
-        raise invalid(400, "ValidationException", f"{' or '.join(names)} is required")
-
-
-# ---- the OData $filter language of archives ----
-
-COMPARE = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-    "after": lambda a, b: a > b, "before": lambda a, b: a < b, "date": lambda a, b: a == b,
-    "contains": lambda a, b: b in a, "begins": lambda a, b: a.startswith(b),
-}  # fmt: skip
-Predicate = Callable[[Callable[[str], list[Any]]], bool]
-
-
-def parse_filter(text: str, known: Container[str]) -> Predicate:
-    """A predicate over `values(column) -> list` (sandbox/filters.py's OData dialect): each
-    clause is `column operator literal`; any value matching makes the clause true."""
-    try:
-        tree = filters.parse(text, filters.ODATA)
-    except filters.FilterSyntaxError as exc:
-        raise invalid(400, "ArgumentException", f"$filter: {exc}") from None
-    for column in filters.columns(tree):
-        if column not in known:
-            raise invalid(400, "ArgumentException", f"unknown archive column {column!r}")
-
-    def clause(op: str, left: Any, right: Any, values: Callable[[str], list[Any]]) -> bool:
-        if left[0] != "col" or right[0] != "lit":
-            raise invalid(400, "ArgumentException", "$filter: a clause is column op value")
-        return any(_compare(op, v, str(right[1])) for v in values(left[1]))
-
-    def check(node: Any) -> None:  # every clause's shape, before any row is read
-        if node[0] == "cmp":
-            clause(node[1], node[2], node[3], lambda _c: [])
-        for part in node[1:]:
-            if isinstance(part, tuple) and part and part[0] in ("or", "and", "not", "cmp"):
-                check(part)
-
-    check(tree)
-    return lambda values: filters.evaluate(tree, lambda op, a, b: clause(op, a, b, values))
-
-
-def _compare(op: str, value: Any, want: str) -> bool:
-    if isinstance(value, datetime):
-        moment = _instant(want)
-        if moment is None:
-            raise invalid(400, "ArgumentException", f"$filter: {want!r} is not a date")
-        if re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", want):
-            return bool(COMPARE[op](value.date(), moment.date()))
-        return bool(COMPARE[op](value, moment))
-    if isinstance(value, bool | int):
-        try:
-            return bool(COMPARE[op](int(value), int(want)))
-        except ValueError:
-            raise invalid(400, "ArgumentException", f"$filter: {want!r} is not a number") from None
-    return bool(COMPARE[op](str(value or "").lower(), want.lower()))
-
-
-# ---- archive columns: name -> the values of one entity (several for email) ----
-
-
-def _put(doc: dict[str, Any], path: tuple[str | int, ...], value: Any) -> None:
-    """Set doc[a][b][0][c] = value, creating what is missing on the way."""
-    cur: Any = doc
-    for step, nxt in itertools.pairwise(path):
-        if isinstance(step, int):
-            while len(cur) <= step:
-                cur.append({})
-            cur = cur[step]
-            continue
-        empty: Any = [] if isinstance(nxt, int) else {}
-        if not isinstance(cur.get(step), type(empty)):
-            cur[step] = empty
-        cur = cur[step]
-    cur[path[-1]] = value
-
-
-def _firsts(entity: dict[str, Any], key: str) -> list[str]:
-    return [e.get("Value") or "" for e in entity.get(key) or [] if isinstance(e, dict)]
-
-
-def _archive_date(value: Any) -> datetime | None:
-    moment = _instant(value) if value else None
-    return moment.astimezone(UTC).replace(microsecond=0) if moment else None
-
-
-COLUMNS: dict[str, dict[str, Callable[[dict[str, Any]], list[Any]]]] = {
-    "Contact": {
-        "contactId": lambda e: [e["ContactId"]],
-        "name": lambda e: [e.get("Name") or ""],
-        "department": lambda e: [e.get("Department") or ""],
-        "orgnr": lambda e: [e.get("OrgNr") or ""],
-        "updatedDate": lambda e: [_archive_date(e.get("UpdatedDate"))],
-        "registeredDate": lambda e: [_archive_date(e.get("CreatedDate"))],
-        "contactDeleted": lambda e: [bool(e.get("Deleted"))],
-        "email/emailAddress": lambda e: _firsts(e, "Emails") or [""],
-        "phone/formattedNumber": lambda e: _firsts(e, "Phones")[:1] or [""],
-    },
-    "Person": {
-        "personId": lambda e: [e["PersonId"]],
-        "firstName": lambda e: [e.get("Firstname") or ""],
-        "lastName": lambda e: [e.get("Lastname") or ""],
-        "fullName": lambda e: [" ".join(filter(None, [e.get("Firstname"), e.get("Lastname")]))],
-        "title": lambda e: [e.get("Title") or ""],
-        "contactId": lambda e: [(e.get("Contact") or {}).get("ContactId") or 0],
-        "personUpdatedDate": lambda e: [_archive_date(e.get("UpdatedDate"))],
-        "personRegisteredDate": lambda e: [_archive_date(e.get("CreatedDate"))],
-        "email/emailAddress": lambda e: _firsts(e, "Emails") or [""],
-        "personDirectPhone/formattedNumber": lambda e: _firsts(e, "OfficePhones")[:1] or [""],
-        "personMobilePhone/formattedNumber": lambda e: _firsts(e, "MobilePhones")[:1] or [""],
-    },
-}
-
-
-def _cell(values: list[Any]) -> Any:
-    value = values[0] if values else None
-    return value.strftime("%Y-%m-%dT%H:%M:%S") if isinstance(value, datetime) else value
-
-
-# ---- patches ----
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
-
-
-def json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
-    """RFC 6902 add, remove, replace, test; a failed test is 409."""
-    if not isinstance(ops, list):
-        raise invalid(400, "ArgumentException", "a JSON patch is a list of operations")
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
-            raise invalid(400, "ArgumentException", "each operation needs op and path")
-        keys = [k.replace("~1", "/").replace("~0", "~") for k in op["path"].split("/")[1:]]
-        if not keys:
-            raise invalid(400, "ArgumentException", "cannot patch the whole entity")
-        parent: Any = doc
-        try:
-            for key in keys[:-1]:
-                parent = parent[int(key)] if isinstance(parent, list) else parent[key]
-            last = keys[-1]
-            index = (len(parent) if last == "-" else int(last)) if isinstance(parent, list) else 0
-            action, value = op.get("op"), op.get("value")
-            if action == "test":
-                current = parent[index] if isinstance(parent, list) else parent.get(last)
-                if current != value:
-                    raise invalid(409, "ConflictException", f"test failed at {op['path']}")
-            elif isinstance(parent, list) and action in ("add", "replace", "remove"):
-                if action == "add":
-                    parent.insert(index, value)
-                elif action == "replace":
-                    parent[index] = value
-                else:
-                    del parent[index]
-            elif action in ("add", "replace"):
-                parent[last] = value
-            elif action == "remove":
-                del parent[last]
-            else:
-                raise invalid(400, "ArgumentException", f"unsupported op {action!r}")
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise invalid(400, "ArgumentException", f"no such path {op['path']}") from None
-    return doc
+__all__ = ["COUNTRIES", "SuperOfficeEmulator", "parse_filter"]
 
 
 class SuperOfficeEmulator(Emulator):
@@ -763,23 +384,3 @@ class SuperOfficeEmulator(Emulator):
             link = f"{base}?{urlencode(params)}"
         meta = base.rsplit("/", 1)[0] + "/$metadata"
         return JSONResponse({"odata.metadata": meta, "odata.nextLink": link, "value": value})
-
-
-Column = Callable[[dict[str, Any]], list[Any]]
-
-
-def _values(columns: dict[str, Column], record: dict[str, Any]) -> Callable[[str], list[Any]]:
-    return lambda column: columns[column](record)
-
-
-def _sort_key(column: Column) -> Callable[[dict[str, Any]], tuple[int, Any]]:
-    def key(record: dict[str, Any]) -> tuple[int, Any]:
-        values = column(record)
-        value = values[0] if values else None
-        if value is None:
-            return (0, "")
-        if isinstance(value, datetime | date):
-            return (1, value.isoformat())
-        return (2, value) if isinstance(value, int) else (3, str(value).lower())
-
-    return key
