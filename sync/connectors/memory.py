@@ -64,7 +64,8 @@ class MemoryConnector(Connector):
         self.records = STORES.setdefault(key, {})
         self.stamps = STAMPS.setdefault(key, {})
         self.can_list = self.can_find_by_email = not self.options.write_only
-        self.can_list_changes = self.can_list and self.options.changes
+        if self.options.changes:
+            self.can_list_changes = self.can_list
 
     def _touch(self, vendor_id: str) -> None:
         self.stamps[vendor_id] = (stamp(), _print(self.records[vendor_id]))
@@ -86,6 +87,8 @@ class MemoryConnector(Connector):
         items = [self._stamped(i) for i in self.records]
         wanted = [i for i in items if old.wanted(i, timedelta())]
         records = [VendorRecord(i.id, copy.deepcopy(self.records[i.id])) for i in wanted]
+        if not self.options.changes:
+            return Listing(records)  # no change listing: no cursor to keep
         # nothing is written after this listing without a later stamp: remember everything
         cursor = advance(old, items, timedelta(), datetime.max.replace(tzinfo=UTC))
         return Listing(records, cursor=cursor.render())
