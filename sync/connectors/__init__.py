@@ -86,7 +86,7 @@ def _vendor_class(name: str, path: Path) -> type[Connector]:
         "vendor": spec,
         "Options": options_model(name, spec),
         "answers_as_listed": spec.answers_as_listed,
-        "can_list": spec.listing is not None,
+        "can_list": spec.list is not None,
         "can_list_changes": spec.list_changed is not None,
         "can_create": spec.create is not None,
         "can_update": spec.update is not None,

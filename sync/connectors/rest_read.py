@@ -97,9 +97,9 @@ class RestReading(HttpConnector):
     # ---- reading ----
 
     async def list_all(self) -> Listing:
-        if self.vendor.listing is None:
+        if self.vendor.list is None:
             raise NotImplementedError(f"{self.vendor.title} has no listing (write-only)")
-        return await self._listing(self.vendor.listing, TimeCursor(), {})
+        return await self._listing(self.vendor.list, TimeCursor(), {})
 
     async def list_changed(self, cursor: str | None) -> Listing:
         spec = self.vendor.list_changed

@@ -7,6 +7,7 @@ the tutorial; the keys are the models below.
 
 from __future__ import annotations
 
+import builtins
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -214,9 +215,9 @@ class VendorSpec(_Strict):
     errors: ErrorSpec = ErrorSpec()
     answers: Answers = Answers()
     write: WriteRules = WriteRules()
-    translate: list[Translate] = []
+    translate: builtins.list[Translate] = []  # `list` below is a field
     rate_limit: RateLimitSpec = RateLimitSpec()
-    listing: ListCall | None = Field(None, alias="list")
+    list: ListCall | None = None
     list_changed: ListCall | None = None
     get: GetCall | None = None
     find_by_email: FindCall | None = None
@@ -228,7 +229,7 @@ class VendorSpec(_Strict):
 
 
 CALLS = (
-    "listing",
+    "list",
     "list_changed",
     "get",
     "find_by_email",
@@ -248,11 +249,22 @@ def load_vendor(path: Path, label: str | None = None) -> VendorSpec:
         raise ConfigError([Problem(where, "vendor file not found")]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(where, f"not valid TOML: {exc}")]) from None
-    try:
-        spec = VendorSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(problems_from(exc, where, VendorSpec)) from None
-    problems = check_vendor(spec, where)
+    problems: builtins.list[Problem] = []
+    spec, data = None, dict(raw)
+    while spec is None:
+        try:
+            spec = VendorSpec.model_validate(data)
+        except ValidationError as exc:
+            # every problem at once: report these, leave their tables out and look again
+            said = {p.where for p in problems}
+            problems += [p for p in problems_from(exc, where, VendorSpec) if p.where not in said]
+            bad = {e["loc"][0] for e in exc.errors() if e["loc"] and e["loc"][0] in data}
+            if not bad:
+                break
+            data = {k: v for k, v in data.items() if k not in bad}
+            data.setdefault("title", "(a vendor)")
+    if spec is not None:
+        problems += check_vendor(spec, where)
     if problems:
         raise ConfigError(problems, title=f"{where} has {len(problems)} problem(s):")
     return spec
