@@ -265,7 +265,7 @@ def load_vendor(path: Path, label: str | None = None) -> VendorSpec:
             data.setdefault("title", "(a vendor)")
     if spec is not None:
         problems += check_vendor(spec, where)
-    if problems:
+    if problems or spec is None:
         raise ConfigError(problems, title=f"{where} has {len(problems)} problem(s):")
     return spec
 
