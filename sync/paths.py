@@ -19,6 +19,7 @@ selectors in a row (`items[*].rows[*][0]`): see `parse_query` and `find_all`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,8 @@ def _written(text: str) -> Any:
 
 
 def _inner(item: Any, dotted: str) -> Any:
+    if "." not in dotted:
+        return item.get(dotted) if isinstance(item, dict) else None
     for key in dotted.split("."):
         if not isinstance(item, dict):
             return None
@@ -322,6 +325,7 @@ def _split_quoted(text: str) -> list[str]:
     return parts
 
 
+@functools.lru_cache(maxsize=1024)  # vendor files' paths, read at every record
 def parse_query(text: str) -> tuple[Step, ...]:
     """`items[*].rows[*][0]`, `paging.next.after`, `value`: dotted keys, each followed by any
     number of `[n]`, `[*]` or `[Key=Value]` selectors; a key holding dots is single-quoted
@@ -381,5 +385,15 @@ def find_all(data: Any, query: tuple[Step, ...]) -> list[Any]:
 
 def find_one(data: Any, query: tuple[Step, ...]) -> Any:
     """The first value the query reaches, or None."""
-    found = find_all(data, query)
-    return found[0] if found else None
+    cur = data
+    for i, (kind, arg) in enumerate(query):
+        if kind == "key":
+            cur = cur.get(arg) if isinstance(cur, dict) else None
+        elif kind == "index":
+            cur = cur[arg] if isinstance(cur, list) and arg < len(cur) else None
+        else:  # several may match: the general walk for the rest
+            found = find_all(cur, query[i:])
+            return found[0] if found else None
+        if cur is None:
+            return None
+    return cur

@@ -18,6 +18,8 @@ OMIT = "omit"
 
 
 def at(data: Any, path: str) -> Any:
+    if path.isidentifier() and isinstance(data, dict):  # a plain key: most of them
+        return data.get(path)
     return find_one(data, parse_query(path))
 
 

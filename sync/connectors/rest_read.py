@@ -124,7 +124,7 @@ class RestReading(HttpConnector):
         page: Page | None = pager.first()
         answer: Any = None
         server_now = None
-        id_path = call.row_id or self.vendor.records.id
+        id_path = str(render(call.row_id or self.vendor.records.id, variables))
         while page is not None:
             try:
                 answer, response = await self._send(call, {**variables, **page.vars}, page)
@@ -135,11 +135,7 @@ class RestReading(HttpConnector):
             if not isinstance(items, list):
                 return Listing.incomplete(kept, f"an answer held no list at {call.records!r}")
             for item in items:
-                item_id = (
-                    envelope.at(item, str(render(id_path, variables)))
-                    if isinstance(item, dict)
-                    else None
-                )
+                item_id = envelope.at(item, id_path) if isinstance(item, dict) else None
                 if item_id in (None, ""):
                     return Listing.incomplete(
                         kept, "a listed record has no id (it would look deleted)"
