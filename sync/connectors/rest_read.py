@@ -19,7 +19,7 @@ from sync.connectors.cursor import Stamped, TimeCursor, advance
 from sync.connectors.paging import PAGINATORS, Page, Short
 from sync.connectors.template import UNSET, render
 from sync.connectors.vendor import Call, ListCall, Translate, VendorSpec
-from sync.errors import ConfigError, ConnectorError, NotFound, SystemFailure, TransientError
+from sync.errors import ConnectorError, NotFound, SystemFailure, TransientError
 from sync.paths import find_all, get_path, parse_path, parse_query, set_path
 from sync.times import parse_time
 
@@ -76,8 +76,8 @@ class RestReading(HttpConnector):
         page = page or Page()
         params: Any = None
         path = page.url or render(call.path, variables, escape=lambda t: quote(t, safe=""))
-        if path is UNSET:
-            raise ConfigError(f"{self.vendor.title}: {call.path!r} needs a value it lacks")
+        if path is UNSET:  # an option the path names was left out
+            raise ConnectorError(f"{self.vendor.title}: {call.path!r} names a value not set")
         if not page.url:
             params = {**render(call.params, variables), **page.params} or None
         if body is UNSET:
