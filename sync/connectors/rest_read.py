@@ -125,42 +125,51 @@ class RestReading(HttpConnector):
         answer: Any = None
         server_now = None
         id_path = str(render(call.row_id or self.vendor.records.id, variables))
-        while page is not None:
+        noun = self.vendor.records.noun
+        problem: str | None = None
+        while page is not None and problem is None:
             try:
                 answer, response = await self._send(call, {**variables, **page.vars}, page)
             except ConnectorError as exc:
-                return Listing.failed(exc, kept, f"listing {self.vendor.records.noun}")
+                if isinstance(exc, SystemFailure):
+                    raise  # no later page can mend it: the system is reported
+                problem = f"listing {noun} failed: {exc}"
+                break
             server_now = server_now or _date(response)
             items = answer if call.records == "" else envelope.at(answer, call.records)
             if not isinstance(items, list):
-                return Listing.incomplete(kept, f"an answer held no list at {call.records!r}")
+                problem = f"listing {noun}: an answer held no list at {call.records!r}"
+                break
             for item in items:
                 item_id = envelope.at(item, id_path) if isinstance(item, dict) else None
                 if item_id in (None, ""):
-                    return Listing.incomplete(
-                        kept, "a listed record has no id (it would look deleted)"
-                    )
+                    problem = f"listing {noun}: a listed record has no id (it would look deleted)"
+                    break
                 stamped = _stamped(str(item_id), item, fields)
                 stamps.append(stamped)
                 if old.wanted(stamped, overlap):
                     kept[str(item_id)] = item
             self.page_listed(len(kept))
             try:
-                page = pager.next(answer, items, response)
+                page = pager.next(answer, items, response) if problem is None else None
             except Short as short:
-                return Listing.incomplete(kept, f"listing {self.vendor.records.noun}: {short}")
-        problems: list[str] = []
+                problem = f"listing {noun}: {short}"
+        # what was listed is read as the mapping reads it, a listing cut short too (its
+        # records still carry changes; only its deletions and its cursor are not kept)
+        problems: list[str] = [problem] if problem else []
         if call.fetch:
-            records, problems = await self._fetch(list(kept))
+            records, failed = await self._fetch(list(kept))
+            problems += failed
         else:
             records = [(i, await self._read(r)) for i, r in kept.items()]
         shown = [
             VendorRecord(i, r) for i, r in records if not envelope.hidden(r, self.vendor.records)
         ]
+        done = not problems
         return Listing(
             shown,
-            complete=not problems,
-            cursor=self._next_cursor(cursor, old, stamps, answer, server_now),
+            complete=done,
+            cursor=self._next_cursor(cursor, old, stamps, answer, server_now) if done else None,
             problems=problems,
         )
 

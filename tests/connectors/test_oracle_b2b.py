@@ -16,7 +16,7 @@ from sync.connectors.base import Connector
 from sync.connectors.template import render
 from sync.contact import Schema
 from sync.errors import ConfigError, Rejected
-from sync.sandbox.base import Emulator, Faults
+from sync.sandbox.base import Emulator, Faults, LoggedRequest
 from sync.sandbox.oracle_b2b import PREFIX, OracleB2BEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, system_settings
@@ -473,3 +473,29 @@ async def test_emulator_refuses_a_backslash_escaped_quote_as_oracle_does() -> No
         found = await client.get("queryResults/", params={"query": doubled})
     assert refused.status_code == 400 and refused.json()["o:errorCode"] == "OSC-CREST-00007"
     assert found.json()["items"][0]["count"] == 1
+
+
+async def test_a_listing_cut_short_still_reads_its_records_as_the_mapping_does() -> None:
+    """An incomplete listing's records still carry changes: they must be reshaped like a
+    complete listing's, or the mapping reads them as empty and clears fields everywhere."""
+    emu = OracleB2BEmulator()
+    for i in range(4):
+        emu.seed_person({"email": f"p{i}@example.org"})
+    pages = {"n": 0}
+
+    def second_page_fails(request: LoggedRequest) -> str | None:
+        if request.path.endswith("/contacts"):
+            pages["n"] += 1
+            return "503" if pages["n"] > 1 else None
+        return None
+
+    emu.faults = Faults(script=second_page_fails)
+    conn = connect(emu, page_size=2)
+    listing = await conn.list_all()
+    await conn.aclose()
+    assert not listing.complete and listing.cursor is None
+    mapping = conn.settings.mapping
+    emails = [
+        mapping.from_system(r.data, Schema(mapping.custom)).get("email") for r in listing.records
+    ]
+    assert emails == ["p0@example.org", "p1@example.org"]
