@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from sync.auth import SETTINGS as AUTH_SETTINGS
 from sync.config_spec import (
     AUTH_NEEDS,
     DEFAULT_STATE_URL,
@@ -23,7 +24,6 @@ from sync.config_spec import (
     parse_duration,
     parse_listen,
 )
-from sync.auth import SETTINGS as AUTH_SETTINGS
 from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem

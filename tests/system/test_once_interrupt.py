@@ -32,7 +32,7 @@ def test_ctrl_c_stops_after_what_is_in_flight_and_the_next_run_resumes(tmp_path:
             cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         deadline = time.monotonic() + 60
-        while len(emulator.people()) < 1:  # type: ignore[attr-defined]
+        while len(emulator.people()) < 1:
             assert time.monotonic() < deadline and proc.poll() is None, "no create landed"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
@@ -40,13 +40,13 @@ def test_ctrl_c_stops_after_what_is_in_flight_and_the_next_run_resumes(tmp_path:
         assert proc.returncode == 130, (out, err)
         assert "Traceback" not in err
         assert "stopped by Ctrl-C" in err and "the next run resumes" in err
-        landed = len(emulator.people())  # type: ignore[attr-defined]
+        landed = len(emulator.people())
         assert 0 < landed < PEOPLE
         again = subprocess.run(
             cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
         )
         assert again.returncode == 0, again.stderr
-        emails = [p["email"] for p in emulator.people()]  # type: ignore[attr-defined]
+        emails = [p["email"] for p in emulator.people()]
         assert sorted(emails) == sorted(f"p{i}@example.org" for i in range(PEOPLE))
     finally:
         served.stop()
