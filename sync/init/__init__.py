@@ -22,6 +22,7 @@ MAPPINGS = {
     "superoffice": "superoffice_person.toml",
     "lightening": "lightening.toml",
     "onecontact": "onecontact.toml",
+    "hubspot": "hubspot.toml",
     "carddav": "vcard.toml",
 }
 _ENV = re.compile(r'^\w+_env = "(\w+)"', re.MULTILINE)

@@ -107,3 +107,22 @@ token_env = "HUBSPOT_TOKEN"
     # and a run with nothing new writes nothing anywhere
     third = once(tmp_path)
     assert all(s["created"] + s["updated"] + s["deleted"] == 0 for s in third["systems"].values())
+
+
+def test_init_writes_a_hubspot_system_that_checks(tmp_path: Path) -> None:
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sync", "--config", str(tmp_path / "sync.toml"), *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, **(env or {})},
+            timeout=60,
+        )
+
+    made = run("init", "--connector", "hubspot", "--connector", "csv")
+    assert made.returncode == 0, made.stderr
+    assert "export HUBSPOT_TOKEN=" in made.stdout
+    assert (tmp_path / "mappings" / "hubspot.toml").is_file()
+    checked = run("check", env={"HUBSPOT_TOKEN": "pat-na1-x"})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
