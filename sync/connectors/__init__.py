@@ -67,7 +67,8 @@ def connector_class(name: str, root: Path | None = None) -> type[Connector] | No
 
 def _vendor_class(name: str, path: Path) -> type[Connector]:
     from sync.connectors.rest import RestConnector
-    from sync.connectors.vendor import load_vendor, options_model
+    from sync.connectors.vendor import load_vendor
+    from sync.connectors.vendor_options import options_model
     from sync.errors import ConfigError, Problem
 
     spec = load_vendor(path, f"vendors/{path.name}")
