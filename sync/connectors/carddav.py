@@ -230,6 +230,7 @@ class CardDavConnector(BookListing, HttpConnector):
         self.cache.drop(vendor_id)
 
     async def find_by_email(self, email: str) -> VendorRecord | None:
+        email = email.strip().lower()  # the contract: case and spaces do not matter
         await self._book_href()
         name = f"{uid_for(email)}.vcf"  # where contactsync would have created it
         there = await self._get(name)

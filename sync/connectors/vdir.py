@@ -118,6 +118,7 @@ class VdirConnector(Connector):
             return Listing.incomplete(None, f"listing {self.folder} failed: {exc.strerror}")
 
     async def find_by_email(self, email: str) -> VendorRecord | None:
+        email = email.strip().lower()  # the contract: case and spaces do not matter
         mapping = self.settings.mapping
         name = f"{uid_for(email)}{self.options.fileext}"
         there = self._read(name)

@@ -80,6 +80,13 @@ class ConnectorContract:
         return written.vendor_id
 
     @staticmethod
+    def advance(emu: Any, seconds: float) -> None:
+        """Move the server's clock on, where the test's server has one to move."""
+        clock = getattr(emu, "clock", None)
+        if clock is not None:
+            clock.advance(seconds)
+
+    @staticmethod
     def _changeable(mapping: Any) -> str:
         """A text field this mapping writes, to change in the update tests."""
         wanted = ("title", "last_name", "department", "company", "city")
@@ -174,7 +181,7 @@ class ConnectorContract:
         if not conn.can_list_changes:
             pytest.skip("system has no incremental listing")
         first = await self._create(conn, self.person())
-        emu.clock.advance(2)  # the server's clock moves past the first write
+        self.advance(emu, 2)  # the server's clock moves past the first write
         before = await conn.list_changed(None)
         assert first in {r.id for r in before.records}
         assert before.complete and before.cursor
@@ -192,11 +199,14 @@ class ConnectorContract:
         if not conn.can_list_changes:
             pytest.skip("system has no incremental listing")
         first = await self._create(conn, self.person())
-        emu.clock.advance(2)
+        self.advance(emu, 2)
         before = await conn.list_changed(None)
         other = {**self.person(), "email": "same.second@example.org"}
         second = await self._create(conn, other)
-        emu.restamp(second, like=first)  # saved in the same second, as the vendor keeps it
+        try:
+            emu.restamp(second, like=first)  # saved in the same second, as the vendor keeps it
+        except (AttributeError, NotImplementedError):
+            pytest.skip("no update times to share: the system's cursor is its own token")
         after = await conn.list_changed(before.cursor)
         assert after.complete and {r.id for r in after.records} == {second}
 
