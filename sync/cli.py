@@ -166,6 +166,18 @@ def _commands(sub: Any) -> None:
     for c in (dls, dla):
         c.set_defaults(func=commands.cmd_deletions)
 
+    ln = sub.add_parser("link", help="link a contact to the record a system holds unlinked")
+    ln.add_argument("email", help="the contact's email address")
+    ln.add_argument("system", help="the system holding the record (see status: unlinked)")
+    ln.add_argument("vendor_id", metavar="VENDOR_ID", help="the record's ID in that system")
+    ul = sub.add_parser(
+        "unlink", help="forget a write-only system's record of a contact: created anew next run"
+    )
+    ul.add_argument("email", help="the contact's email address")
+    ul.add_argument("system", help="the write-only system")
+    for c in (ln, ul):
+        c.set_defaults(func=commands.cmd_link)
+
     ex = sub.add_parser("explain", help="why each field of a contact holds its value")
     ex.add_argument("email", help="the contact's email address")
     fmt(ex, "table", "json")

@@ -174,6 +174,20 @@ def cmd_deletions(args: argparse.Namespace) -> int:
         store.dispose()
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    """`link` and `unlink` (sync/linking.py): a record a person found for a contact."""
+    from sync import linking
+
+    settings = _settings(args)
+    store = _store(settings, args)
+    try:
+        if args.command == "link":
+            return linking.link(settings, store, args.email, args.system, args.vendor_id, console)
+        return linking.unlink(settings, store, args.email, args.system, console)
+    finally:
+        store.dispose()
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from sync import explain
 

@@ -1,147 +1,213 @@
-"""The last step of a run: what was decided and what the systems answered, into the store.
-Links, snapshots, new contacts, conflicts and history are written here; cursors move only
-past complete listings whose every record was read."""
+"""What the run's last commit writes, worked out from the decision and the answers (pure).
+
+Links and snapshots (what a listing showed, then what each write's answer says), links to
+drop (deletes that went through, edits that beat a delete), new contacts with the dirty mark
+of a failed write, and cursors, which move only past complete listings whose every record
+was read. The store executes the result in one transaction (RunTx.finish).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sync.connectors.base import Listing
 from sync.contact import Record
+from sync.decision import Decision
 from sync.diff import record_hash
+from sync.observe import Observations
 from sync.push import Outcome
 from sync.report import RunReport
-from sync.runstate import RunState, Touched
-from sync.store.models import Cursor
-from sync.store.repo import Store, aware, now
+from sync.rows import ContactRow, CursorRow, LinkRow, View
+from sync.states import JournalState, Kind
 
 
-def apply(outcomes: list[Outcome], state: RunState, touched: Touched, report: RunReport) -> None:
-    """New contacts, links and history rows go in as executemany inserts, not ORM objects (an
-    initial sync makes tens of thousands); what already existed is changed through the ORM.
-    Contacts go in last of the in-memory changes (a failed push marks one dirty) and first to
-    the database (links and history point at them)."""
-    stamp = now()
-    session = state.session
-    for link in touched.dropped:
-        state.drop_link(link)
-    session.flush()  # deletions first: a re-created link may take a dropped one's place
-    # before the links' own changes are flushed: a snapshot replaced below clears its hash
-    Store.set_raw_hashes(session, state.raw_fixes)
-    new_links: dict[tuple[str, str], dict[str, Any]] = {}
-    for (cid, system), (vid, snap) in touched.links.items():
-        raw = touched.raw.get((cid, system))
-        set_link(state, new_links, cid, system, vid, snap, stamp, raw)
-        when = touched.updated.get((cid, system))
-        if when is None:
-            continue
-        pending = new_links.get((cid, system))
-        if pending is not None:
-            pending["vendor_updated"] = when
-            continue
-        link = state.by_contact[cid][system]
-        old = link.vendor_updated
-        if old is None or aware(old) != when:
-            link.vendor_updated = when
+@dataclass
+class Final:
+    dropped: list[int] = field(default_factory=list)  # link IDs, deleted first
+    raw_fixes: list[tuple[str, str, str]] = field(default_factory=list)
+    link_updates: list[dict[str, Any]] = field(default_factory=list)  # "id" + what changed
+    new_links: list[dict[str, Any]] = field(default_factory=list)
+    new_contacts: list[ContactRow] = field(default_factory=list)
+    dirty: list[str] = field(default_factory=list)  # existing contacts a write failed for
+    cursors: list[dict[str, Any]] = field(default_factory=list)  # "new": insert, else update
+
+
+def settle(decision: Decision, outcomes: list[Outcome], view: View, report: RunReport) -> Final:
+    at = decision.at
+    links = _Links(view, set(decision.gone), at)
+    for ln in decision.dropped:
+        links.drop(ln.contact_id, ln.system)
+    for (cid, system), seen in decision.links.items():
+        links.set(cid, system, seen.vendor_id, seen.snapshot, seen.raw)
+        if seen.updated is not None:
+            links.updated(cid, system, seen.updated)
+    dirty: set[str] = set()
     for o in outcomes:
         a = o.action
         r = report.system(a.system)
-        if o.state != "done":
-            r.fail(f"{a.kind} failed: {o.error}", a.vendor_id, a.email)
-            state.contacts[a.contact_id].dirty = True
+        if o.warning:
+            report.notes.append(f"{a.system}: {a.email or a.contact_id}: {o.warning}")
+        if o.state != JournalState.DONE:
+            if o.stopped:
+                r.not_sent += 1  # the system's failure is reported once, not per record
+            else:
+                r.fail(f"{a.kind} failed: {o.error}", a.vendor_id, a.email)
+            if o.state != JournalState.UNLINKED:  # nothing to retry there: a person links it
+                dirty.add(a.contact_id)
             continue
-        if a.kind == "delete":
+        if a.kind == Kind.DELETE:
             r.deleted += 1
-            gone = state.by_contact.get(a.contact_id, {}).get(a.system)
-            if gone is not None:
-                state.drop_link(gone)
+            links.drop(a.contact_id, a.system)
             continue
-        if a.kind == "create":
+        if a.kind == Kind.CREATE:
             r.created += 1
         else:
             r.updated += 1
-        snap = o.snapshot or {}
-        set_link(state, new_links, a.contact_id, a.system, o.vendor_id, snap, stamp, o.raw)
-    Store.add_contacts(session, state.new_contacts)
-    session.add_all(state.new_conflicts)
-    Store.add_history(session, state.history)
-    session.flush()  # changed links before new ones: a vendor ID may move between them
-    Store.add_links(session, list(new_links.values()))
+        links.set(a.contact_id, a.system, o.vendor_id, o.snapshot or {}, o.raw)
+    final = Final(raw_fixes=list(decision.raw_fixes))
+    links.emit(final)
+    for cid in sorted(decision.new):
+        contact = decision.contacts[cid]
+        final.new_contacts.append(replace(contact, dirty=contact.dirty or cid in dirty))
+    final.dirty = sorted(dirty - decision.new)
+    return final
 
 
-def set_link(
-    state: RunState,
-    new_links: dict[tuple[str, str], dict[str, Any]],
-    cid: str,
-    system: str,
-    vendor_id: str | None,
-    snapshot: Record,
-    stamp: datetime,
-    raw: str | None = None,
-) -> None:
-    """The link of (contact, system) now shows `snapshot`: an existing link is changed in
-    place, a new one is collected in `new_links` (inserted together at the end). `raw`: the
-    hash of the raw record the snapshot was read from; a snapshot from anything else (a
-    write's answer) clears the hash, since the record it belonged to no longer gives it."""
-    pending = new_links.get((cid, system))
-    if pending is not None:
+def cursors(
+    seen: Observations,
+    read_failed: set[str],
+    stored: dict[str, CursorRow],
+    failures: dict[str, str],
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """Each listed system's cursor and health after this run; `failures`: systems that
+    failed as a whole while being written (credentials, outage, quota), listed or not."""
+    out = []
+    for system in sorted(set(seen.systems) | set(failures)):
+        row: dict[str, Any] = {"system": system, "updated_at": at, "new": system not in stored}
+        listed = seen.systems.get(system)
+        if listed is None:  # written only: its health is what its writes said
+            row["last_error"] = failures[system]
+        elif not listed.complete:
+            row["last_error"] = "; ".join(listed.problems) or listed.failure or "listing incomplete"
+        else:
+            row["last_error"] = failures.get(system)
+            if system not in failures:
+                row["last_success"] = at
+            if system not in read_failed:  # else the failed records are read again next time
+                if listed.cursor is not None:
+                    row["value"] = listed.cursor
+                if listed.full:
+                    row["last_full_scan"] = at
+        out.append(row)
+    for system, old in stored.items():  # a write-only system that failed before and works now
+        if system not in seen.systems and system not in failures and old.last_error:
+            out.append({"system": system, "updated_at": at, "new": False, "last_error": None})
+    return out
+
+
+class _Links:
+    """The links of the touched (contact, system) pairs as this commit leaves them: working
+    copies of the stored rows, new rows, and the IDs of rows to delete."""
+
+    def __init__(self, view: View, gone: set[int], at: datetime) -> None:
+        self.view, self.gone, self.at = view, gone, at
+        self.work: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self.origin: dict[tuple[str, str], LinkRow] = {}
+        self.new: dict[tuple[str, str], dict[str, Any]] = {}
+        self.dropped: list[int] = []
+
+    def _current(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        if key in self.work:
+            return self.work[key]
+        ln = self.view.by_contact.get(key[0], {}).get(key[1])
+        if ln is None:
+            return None
+        self.origin[key] = ln
+        row = self.work[key] = _fields(ln, ln.id in self.gone)
+        return row
+
+    def drop(self, cid: str, system: str) -> None:
+        key = (cid, system)
+        if self.new.pop(key, None) is not None:
+            return
+        if self._current(key) is not None:
+            self.dropped.append(self.origin[key].id)
+            self.work[key] = None
+
+    def set(
+        self, cid: str, system: str, vendor_id: str | None, snapshot: Record, raw: str | None
+    ) -> None:
+        """The link of (contact, system) now shows `snapshot`. `raw`: the hash of the raw
+        record it was read from; a snapshot from anything else (a write's answer) clears the
+        hash, since the record it belonged to no longer gives it."""
+        key = (cid, system)
+        pending = self.new.get(key)
+        if pending is not None:
+            if vendor_id:
+                pending["vendor_id"] = vendor_id
+            if pending["snapshot"] != snapshot or raw is not None:
+                pending["raw_hash"] = raw
+            pending["snapshot"], pending["snapshot_hash"] = snapshot, record_hash(snapshot)
+            return
+        link = self._current(key)
+        if link is None:
+            assert vendor_id is not None
+            self.new[key] = {
+                "contact_id": cid,
+                "system": system,
+                "vendor_id": vendor_id,
+                "snapshot": snapshot,
+                "snapshot_hash": record_hash(snapshot),
+                "raw_hash": raw,
+                "vendor_updated": None,
+                "gone": False,
+                "updated_at": self.at,
+            }
+            return
+        link["gone"] = False  # a record seen or written again: the system holds it once more
+        if (not vendor_id or link["vendor_id"] == vendor_id) and link["snapshot"] == snapshot:
+            if raw is not None:
+                link["raw_hash"] = raw  # the same snapshot, read from a record of a new shape
+            return  # unchanged: a no-op run writes no row
         if vendor_id:
-            pending["vendor_id"] = vendor_id
-        if pending["snapshot"] != snapshot or raw is not None:
-            pending["raw_hash"] = raw
-        pending["snapshot"] = snapshot
-        pending["snapshot_hash"] = record_hash(snapshot)
-        return
-    link = state.by_contact.get(cid, {}).get(system)
-    if link is None:
-        assert vendor_id is not None
-        new_links[(cid, system)] = {
-            "contact_id": cid,
-            "system": system,
-            "vendor_id": vendor_id,
-            "snapshot": snapshot,
-            "snapshot_hash": record_hash(snapshot),
-            "raw_hash": raw,
-            "vendor_updated": None,
-            "gone": False,
-            "updated_at": stamp,
-        }
-        return
-    if link.gone:  # a record seen or written again: the system holds it once more
-        link.gone = False
-    if (not vendor_id or link.vendor_id == vendor_id) and link.snapshot == snapshot:
-        if raw is not None and link.raw_hash != raw:
-            link.raw_hash = raw  # the same snapshot, read from a record of a new shape
-        return  # unchanged: a no-op run writes no row
-    if vendor_id and link.vendor_id != vendor_id:
-        link.vendor_id = vendor_id
-    link.snapshot = snapshot
-    link.snapshot_hash = record_hash(snapshot)
-    link.raw_hash = raw
-    link.updated_at = stamp
+            link["vendor_id"] = vendor_id
+        link["snapshot"], link["raw_hash"] = snapshot, raw
+
+    def updated(self, cid: str, system: str, when: datetime) -> None:
+        key = (cid, system)
+        pending = self.new.get(key)
+        if pending is not None:
+            pending["vendor_updated"] = when
+            return
+        link = self._current(key)
+        if link is not None:
+            link["vendor_updated"] = when
+
+    def emit(self, final: Final) -> None:
+        final.dropped = self.dropped
+        for key, row in self.work.items():
+            if row is None:
+                continue
+            ln = self.origin[key]
+            before = _fields(ln, ln.id in self.gone)
+            changed = {k: v for k, v in row.items() if v != before[k]}
+            if "snapshot" in changed:  # a new snapshot always says which raw record it is
+                changed["snapshot_hash"] = record_hash(row["snapshot"])
+                changed["raw_hash"] = row["raw_hash"]
+            if {"vendor_id", "snapshot"} & set(changed):
+                changed["updated_at"] = self.at
+            if changed:
+                final.link_updates.append({"id": ln.id, **changed})
+        final.new_links = list(self.new.values())
 
 
-def advance_cursors(
-    listings: dict[str, tuple[Listing, bool]], read_failed: set[str], state: RunState
-) -> None:
-    session = state.session
-    stamp = now()
-    for system, (listing, full) in listings.items():
-        cur = state.cursors.get(system)
-        if cur is None:
-            cur = Cursor(system=system, updated_at=stamp)
-            session.add(cur)
-            state.cursors[system] = cur
-        cur.updated_at = stamp
-        if not listing.complete:
-            cur.last_error = "; ".join(listing.problems) or "listing incomplete"
-            continue
-        cur.last_success = stamp
-        cur.last_error = None
-        if system in read_failed:
-            continue  # re-read the failed records next time
-        if listing.cursor is not None:
-            cur.value = listing.cursor
-        if full:
-            cur.last_full_scan = stamp
+def _fields(ln: LinkRow, gone: bool) -> dict[str, Any]:
+    return {
+        "vendor_id": ln.vendor_id,
+        "snapshot": ln.snapshot,
+        "raw_hash": ln.raw_hash,
+        "vendor_updated": ln.vendor_updated,
+        "gone": gone,
+    }

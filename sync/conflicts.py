@@ -15,14 +15,15 @@ from rich.table import Table
 
 from sync.config import Settings
 from sync.errors import RecordError, UsageError
-from sync.store.models import Conflict, Contact
-from sync.store.repo import Store, aware, now
+from sync.rows import ConflictRow
+from sync.states import ConflictStatus
+from sync.store.repo import Store, aware
 
 
-def as_dict(conflict: Conflict, contact: Contact) -> dict[str, Any]:
+def as_dict(conflict: ConflictRow, email: str | None) -> dict[str, Any]:
     return {
         "id": conflict.id,
-        "email": contact.email,
+        "email": email,
         "field": conflict.field,
         "base": conflict.base_value,
         "values": conflict.values,
@@ -34,10 +35,8 @@ def as_dict(conflict: Conflict, contact: Contact) -> dict[str, Any]:
 
 
 def rows(store: Store, include_all: bool = False) -> list[dict[str, Any]]:
-    with store.session() as s:
-        return [
-            as_dict(c, p) for c, p in Store.conflicts(s, status=None if include_all else "open")
-        ]
+    found = store.conflicts(status=None if include_all else ConflictStatus.OPEN)
+    return [as_dict(c, email) for c, email in found]
 
 
 def render(items: list[dict[str, Any]], fmt: str) -> str:
@@ -92,11 +91,10 @@ def list_conflicts(store: Store, fmt: str, include_all: bool, console: Console) 
 
 
 def show(store: Store, conflict_id: int, console: Console) -> int:
-    with store.session() as s:
-        found = Store.conflict(s, conflict_id)
-        if found is None:
-            raise UsageError(f"no conflict with ID {conflict_id}")
-        console.print_json(json.dumps(as_dict(*found), default=str))
+    found = store.conflict(conflict_id)
+    if found is None:
+        raise UsageError(f"no conflict with ID {conflict_id}")
+    console.print_json(json.dumps(as_dict(*found), default=str))
     return 0
 
 
@@ -119,38 +117,33 @@ def apply_resolution(
 ) -> Resolution:
     """Store a person's choice for an open conflict; the next run pushes it everywhere.
     The one code path behind `conflicts resolve` and the review page."""
-    with store.session() as s:
-        found = Store.conflict(s, conflict_id)
-        if found is None:
-            raise UsageError(f"no conflict with ID {conflict_id}")
-        conflict, contact = found
-        if conflict.status != "open":
-            raise UsageError(f"conflict {conflict_id} is {conflict.status}, not open")
-        if take is not None:
-            if take not in conflict.values:
-                valid = ", ".join(conflict.values)
-                raise UsageError(f"system {take!r} has no value in this conflict (valid: {valid})")
-            chosen = conflict.values[take]["value"]
-            conflict.resolved_by = f"take {take}"
-        elif dismiss:
-            chosen = conflict.base_value
-            conflict.resolved_by = "dismissed: keep base"
-        elif value is not None:
-            kind = settings.schema.types.get(conflict.field, "str")
-            try:
-                chosen = settings.schema.normalise({conflict.field: value}).get(conflict.field)
-            except RecordError as exc:
-                raise UsageError(str(exc)) from None
-            if kind == "bool" and chosen is None:
-                raise UsageError(f"{value!r} is not a yes/no value")
-            conflict.resolved_by = "value"
-        else:
-            raise UsageError("choose a system's value, enter a value, or dismiss")
-        conflict.resolution = chosen
-        conflict.status = "resolved"
-        conflict.resolved_at = now()
-        s.commit()
-        return Resolution(conflict_id, contact.email, conflict.field, chosen)
+    found = store.conflict(conflict_id)
+    if found is None:
+        raise UsageError(f"no conflict with ID {conflict_id}")
+    conflict, email = found
+    if conflict.status != ConflictStatus.OPEN:
+        raise UsageError(f"conflict {conflict_id} is {conflict.status}, not open")
+    if take is not None:
+        if take not in conflict.values:
+            valid = ", ".join(conflict.values)
+            raise UsageError(f"system {take!r} has no value in this conflict (valid: {valid})")
+        chosen, by = conflict.values[take]["value"], f"take {take}"
+    elif dismiss:
+        chosen, by = conflict.base_value, "dismissed: keep base"
+    elif value is not None:
+        kind = settings.schema.types.get(conflict.field, "str")
+        try:
+            chosen = settings.schema.normalise({conflict.field: value}).get(conflict.field)
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
+        if kind == "bool" and chosen is None:
+            raise UsageError(f"{value!r} is not a yes/no value")
+        by = "value"
+    else:
+        raise UsageError("choose a system's value, enter a value, or dismiss")
+    if not store.resolve_conflict(conflict_id, chosen, by):
+        raise UsageError(f"conflict {conflict_id} was settled meanwhile; it is no longer open")
+    return Resolution(conflict_id, email, conflict.field, chosen)
 
 
 def resolve(

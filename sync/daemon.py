@@ -33,18 +33,26 @@ from sync.lease import LeaseKeeper
 from sync.metrics import Metrics
 from sync.monitor import Health, Listener
 from sync.store.db import store_error
+from sync.store.leases import Clock
 from sync.store.repo import Store
 
 log = logging.getLogger("sync.daemon")
 
 
 class Daemon:
-    def __init__(self, settings: Settings, transports: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transports: dict[str, Any] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.transports = transports
         self.holder = lease.default_holder(settings.daemon.name)
         self.store: Store | None = None  # opened at the first tick, again after it was away
         self.keeper: LeaseKeeper | None = None
+        # `clock`: what the lease's expiry is judged by (tests move it on instead of waiting)
+        self.clock = clock
         self.health = Health(settings.daemon.unhealthy_after)
         self.metrics = Metrics()
         self.stopping = threading.Event()
@@ -55,7 +63,9 @@ class Daemon:
         if self.store is None:
             self.store = Store(self.settings.state_connect_url)
         if self.keeper is None:
-            self.keeper = LeaseKeeper(self.store, self.holder, self.settings.lease_ttl)
+            self.keeper = LeaseKeeper(
+                self.store, self.holder, self.settings.lease_ttl, self.clock
+            )
         self.keeper.store = self.store  # the same keeper (and token) across a reconnect
         return self.store, self.keeper
 

@@ -13,11 +13,10 @@ from sync.store.repo import Store
 
 
 def list_held(store: Store, fmt: str, console: Console) -> int:
-    with store.session() as s:
-        held = [
-            {"id": a.id, "system": a.system, "vendor_id": a.vendor_id, "why": a.error}
-            for a in Store.held_deletions(s)
-        ]
+    held = [
+        {"id": h.entry_id, "system": h.system, "vendor_id": h.vendor_id, "why": h.why}
+        for h in store.held_deletions()
+    ]
     if fmt == "json":
         print(json.dumps(held, indent=2))
         return 0
@@ -47,16 +46,13 @@ def allow(
     if system is not None and system not in settings.systems:
         valid = ", ".join(settings.systems) or "none"
         raise UsageError(f"--system {system}: no such system (configured: {valid})")
-    with store.session() as s:
-        held = Store.held_deletions(s)
-        wanted = [a.id for a in held if a.system == system] if system else ids
-        unknown = sorted(set(wanted) - {a.id for a in held})
-        if unknown:
-            listed = ", ".join(map(str, unknown))
-            raise UsageError(f"no held deletion with ID {listed} (see contactsync deletions list)")
-        for action_id in wanted:
-            Store.allow_deletion(s, action_id)
-        s.commit()
+    held = store.held_deletions()
+    wanted = [h.entry_id for h in held if h.system == system] if system else ids
+    unknown = sorted(set(wanted) - {h.entry_id for h in held})
+    if unknown:
+        listed = ", ".join(map(str, unknown))
+        raise UsageError(f"no held deletion with ID {listed} (see contactsync deletions list)")
+    store.allow_deletions(wanted)
     if not wanted:
         console.print(f"{system}: no held deletions")
         return 0

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from sync.config import Settings
 from sync.errors import UsageError
-from sync.store.models import Conflict, FieldChange
+from sync.rows import ConflictRow, HistoryRow
 from sync.store.repo import Store, aware
 
 
@@ -23,7 +23,7 @@ def _iso(value: Any) -> str | None:
     return aware(value).isoformat() if value is not None else None  # SQLite drops the zone
 
 
-def _change(row: FieldChange) -> dict[str, Any]:
+def _change(row: HistoryRow) -> dict[str, Any]:
     return {
         "run_id": row.run_id,
         "at": _iso(row.at),
@@ -35,7 +35,7 @@ def _change(row: FieldChange) -> dict[str, Any]:
     }
 
 
-def _conflict(c: Conflict) -> dict[str, Any]:
+def _conflict(c: ConflictRow) -> dict[str, Any]:
     return {
         "id": c.id,
         "run_id": c.run_id,
@@ -50,13 +50,12 @@ def _conflict(c: Conflict) -> dict[str, Any]:
 
 def collect(store: Store, settings: Settings, email: str) -> dict[str, Any]:
     wanted = email.strip().lower()
-    with store.session() as s:
-        contact = Store.contact_by_email(s, wanted)
-        if contact is None:
-            raise UsageError(f"no contact with email {email!r}")
-        history = Store.history(s, contact.id)
-        conflicts = Store.contact_conflicts(s, contact.id)
-        links = Store.contact_links(s, contact.id)
+    contact = store.contact_by_email(wanted)
+    if contact is None:
+        raise UsageError(f"no contact with email {email!r}")
+    history = store.history(contact.id)
+    conflicts = store.contact_conflicts(contact.id)
+    links = store.contact_links(contact.id)
     order = settings.schema.fields
     names = set(contact.base) | {h.field for h in history} | {c.field for c in conflicts}
     names |= {f for ln in links for f, v in ln.snapshot.items() if v is not None}

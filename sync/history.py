@@ -12,7 +12,8 @@ from typing import Any
 
 from sync.contact import Record
 from sync.merge import Change, MergeResult
-from sync.store.models import FIRST_SEEN, Conflict
+from sync.rows import FIRST_SEEN, ConflictRow
+from sync.states import ConflictStatus
 
 
 def field_rows(
@@ -20,7 +21,7 @@ def field_rows(
     before: Record,
     result: MergeResult,
     changes: dict[str, dict[str, Change]],
-    live: dict[str, Conflict],
+    live: dict[str, ConflictRow],
     policy: str,
     run_id: int | None,
     at: datetime,
@@ -34,7 +35,7 @@ def field_rows(
         if old == new:
             continue
         conflict_id = None
-        if name in settled and settled[name][1] == "applied":
+        if name in settled and settled[name][1] == ConflictStatus.APPLIED:
             row, _ = settled[name]
             source, how, conflict_id = "review", f"conflict resolved: {row.resolved_by}", row.id
         elif name in won:

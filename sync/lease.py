@@ -4,7 +4,9 @@ A holder takes the lease when it is free or expired, and each takeover increment
 Every commit of a run is fenced: it renews the lease row *only if the token is still ours*,
 inside the same transaction, so a process that lost the lease (paused, partitioned, presumed
 dead) cannot commit, and the row lock keeps a takeover out until that commit ends. Expiry is
-judged by the database's clock on PostgreSQL, so replicas on different machines agree.
+judged by the database's clock on PostgreSQL (sync/store/leases.py), or by an injected
+`clock`. A holder on this host whose process no longer exists (killed -9) loses the lease at
+once; one on another host keeps it until it expires, since we cannot see its processes.
 """
 
 from __future__ import annotations
@@ -15,107 +17,84 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 from sync.errors import LeaseLost, UsageError
-from sync.store.models import Lease
-from sync.store.repo import Store, aware
+from sync.store.leases import Claim, Clock, LeaseInfo
+from sync.store.repo import Store
 
 log = logging.getLogger("sync.lease")
 
-NAME = "sync"
+__all__ = ["LeaseInfo", "LeaseKeeper", "current", "default_holder", "holder_gone"]
 
 
 def default_holder(name: str | None = None) -> str:
-    """A name unique to this process: host, pid and a random tail, or the configured name."""
+    """A name unique to this process: host (or the configured name), pid and a random tail;
+    a configured name carries the host after an @, so a dead holder can be recognised."""
+    host = socket.gethostname()
     tail = uuid.uuid4().hex[:6]
-    return f"{name or socket.gethostname()}:{os.getpid()}:{tail}"
+    return f"{name}:{os.getpid()}:{tail}@{host}" if name else f"{host}:{os.getpid()}:{tail}"
 
 
-def db_now(s: Session) -> datetime:
-    """The database's clock where it has one replicas can share; SQLite is one machine."""
-    if s.get_bind().dialect.name == "postgresql":
-        return aware(s.scalar(select(func.now())))  # type: ignore[arg-type]
-    return datetime.now(UTC)
+def holder_gone(holder: str) -> bool:
+    """Whether `holder` names a process of this host that no longer exists."""
+    head, _, rest = holder.partition(":")
+    pid_text, _, tail = rest.partition(":")
+    host = tail.partition("@")[2] or head
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
 
 
-@dataclass(frozen=True)
-class LeaseInfo:
-    holder: str
-    token: int
-    expires_at: datetime
-    live: bool
-
-
-def current(store: Store) -> LeaseInfo | None:
-    with store.session() as s:
-        row = s.get(Lease, NAME)
-        if row is None:
-            return None
-        expires = aware(row.expires_at)
-        return LeaseInfo(row.holder, row.token, expires, expires > db_now(s))
+def current(store: Store, clock: Clock | None = None) -> LeaseInfo | None:
+    return store.leases.current(clock)
 
 
 class LeaseKeeper:
-    """One process's claim on the lease. `token` is set while it believes it holds it."""
+    """One process's claim on the lease. `token` is set while it believes it holds it.
+    `clock` (a callable giving an aware datetime) replaces the database's clock."""
 
-    def __init__(self, store: Store, holder: str, ttl: float) -> None:
+    def __init__(self, store: Store, holder: str, ttl: float, clock: Clock | None = None) -> None:
         self.store = store
         self.holder = holder
         self.ttl = timedelta(seconds=ttl)
+        self.clock = clock
         self.token: int | None = None
 
     @property
     def held(self) -> bool:
         return self.token is not None
 
-    def acquire(self) -> bool:
-        """Take the lease if it is free, expired or already ours; True when held."""
-        with self.store.session() as s:
-            row = s.scalars(select(Lease).where(Lease.name == NAME).with_for_update()).first()
-            moment = db_now(s)
-            if row is None:
-                s.add(Lease(name=NAME, holder=self.holder, token=1, expires_at=moment + self.ttl))
-                try:
-                    s.commit()
-                except IntegrityError:  # another replica created it first
-                    s.rollback()
-                    return self.acquire()
-                self.token = 1
-                log.info("lease taken by %s (token 1)", self.holder)
-                return True
-            mine = row.holder == self.holder and row.token == self.token
-            if not mine and aware(row.expires_at) > moment:
-                s.rollback()
-                self.token = None
-                return False
-            if not mine:
-                row.token += 1
-                log.info("lease taken by %s (token %d) from %s", self.holder, row.token, row.holder)
-            row.holder = self.holder
-            row.expires_at = moment + self.ttl
-            token = row.token
-            s.commit()
-            self.token = token
-            return True
-
-    def fence(self, s: Session) -> None:
-        """Called before every commit of a run: extend our lease or refuse the commit."""
+    def claim(self) -> Claim:
         if self.token is None:
             raise LeaseLost(f"{self.holder} does not hold the sync lease")
-        moment = db_now(s)
-        done = s.execute(
-            update(Lease)
-            .where(Lease.name == NAME, Lease.holder == self.holder, Lease.token == self.token)
-            .values(expires_at=moment + self.ttl)
+        return Claim(self.holder, self.token, self.ttl, self.clock)
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free, expired, already ours or its holder is dead."""
+        token, previous = self.store.leases.acquire(
+            self.holder, self.token, self.ttl, self.clock, holder_gone
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        if token is not None and token != self.token:
+            source = f" from {previous}" if previous else ""
+            log.info("lease taken by %s (token %d)%s", self.holder, token, source)
+        self.token = token
+        return token is not None
+
+    def fence(self, extend: Callable[[Claim], bool]) -> None:
+        """Called before every commit of a run with that commit's `extend`: our lease is
+        extended in the same transaction, or the commit is refused."""
+        if not extend(self.claim()):
             self.token = None
             raise LeaseLost(f"{self.holder} lost the sync lease; this run's commit is refused")
 
@@ -123,42 +102,34 @@ class LeaseKeeper:
         """Extend the lease between and during runs; False (and no longer held) if lost."""
         if self.token is None:
             return False
-        with self.store.session() as s:
-            try:
-                self.fence(s)
-            except LeaseLost:
-                s.rollback()
-                log.warning("lease lost by %s", self.holder)
-                return False
-            s.commit()
+        if not self.store.leases.renew(self.claim()):
+            self.token = None
+            log.warning("lease lost by %s", self.holder)
+            return False
         return True
 
     def release(self) -> None:
         """Give the lease up at once (clean shutdown), so a standby need not wait for expiry."""
         if self.token is None:
             return
-        with self.store.session() as s:
-            s.execute(
-                update(Lease)
-                .where(Lease.name == NAME, Lease.holder == self.holder, Lease.token == self.token)
-                .values(expires_at=db_now(s))
-            )
-            s.commit()
+        self.store.leases.release(self.claim())
         self.token = None
         log.info("lease released by %s", self.holder)
 
     @contextlib.contextmanager
-    def kept(self) -> Iterator[None]:
-        """Hold the lease for the length of the block, renewing it in a thread, then release.
-        A block that finds the lease taken raises UsageError naming the holder."""
+    def kept(self, every: float | None = None) -> Iterator[None]:
+        """Hold the lease for the length of the block, renewing it in a thread every `every`
+        seconds (a third of the TTL), then release. A block that finds the lease taken
+        raises UsageError naming the holder."""
         if not self.acquire():
-            info = current(self.store)
+            info = current(self.store, self.clock)
             who = f"{info.holder} until {info.expires_at:%Y-%m-%d %H:%M:%S} UTC" if info else "?"
             raise UsageError(f"another contactsync holds the sync lease ({who}); try again later")
         done = threading.Event()
+        wait = every if every is not None else self.ttl.total_seconds() / 3
 
         def keep() -> None:
-            while not done.wait(self.ttl.total_seconds() / 3):
+            while not done.wait(wait):
                 if not self.renew():
                     return
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sync.contact import Record
+from sync.states import ConflictStatus
 
 
 @dataclass(frozen=True)
@@ -98,12 +99,12 @@ def merge(
         start = base.get(name)
         if old is not None and old.resolved:
             start = old.resolution
-            result.settled[old.id] = "applied"
+            result.settled[old.id] = ConflictStatus.APPLIED
         elif old is not None:
             # still open: fold the new edits into it, and see whether the systems now agree
             values = {**old.values, **{s: c.value for s, c in found.items()}}
             if len({_key(v) for v in values.values()}) == 1:
-                result.settled[old.id] = "agreed"
+                result.settled[old.id] = ConflictStatus.AGREED
                 _set(result.values, name, next(iter(values.values())))
                 continue
             merged = {s: found.get(s, Change(s, v)) for s, v in values.items()}

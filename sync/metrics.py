@@ -7,7 +7,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from sync.report import RunReport
-from sync.store.repo import Store, aware
+from sync.store.repo import Store
 
 KINDS = ("created", "updated", "deleted")
 
@@ -64,14 +64,11 @@ class Metrics:
 
     def refresh(self, store: Store) -> None:
         """The gauges that describe the shared state rather than this process's runs."""
-        with store.session() as s:
-            self.open_conflicts.set(Store.count_conflicts(s))
-            self.held.set(Store.count_held_deletions(s))
-            for cursor in Store.cursors(s).values():
-                if cursor.last_success is not None:
-                    self.last_success.labels(cursor.system).set(
-                        aware(cursor.last_success).timestamp()
-                    )
+        self.open_conflicts.set(store.count_conflicts())
+        self.held.set(store.count_held_deletions())
+        for cursor in store.cursors().values():
+            if cursor.last_success is not None:
+                self.last_success.labels(cursor.system).set(cursor.last_success.timestamp())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,7 @@ from typing import Any
 from sync.contact import Record, Schema
 from sync.errors import RecordError
 from sync.mapping import Mapping
+from sync.states import Kind
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class LinkState:
 
 @dataclass
 class Action:
-    kind: str  # create | update | delete
+    """One write to one system, as planned (the journal keeps a row of each)."""
+
+    kind: Kind
     system: str
     contact_id: str
     email: str | None
@@ -44,6 +47,8 @@ class Action:
     payload: dict[str, Any] = field(default_factory=dict)  # vendor-shaped changes
     full: dict[str, Any] = field(default_factory=dict)  # vendor-shaped whole record
     echo: Record = field(default_factory=dict)  # what the system will hold afterwards
+    # an earlier attempt may have landed: send only through the vendor's duplicate check
+    unless_exists: bool = False
 
 
 @dataclass
@@ -72,7 +77,7 @@ def plan_contact(
         link = links.get(name)
         if deleted:
             if link is not None and not link.gone and target.can_delete:
-                actions.append(Action("delete", name, contact_id, email, link.vendor_id))
+                actions.append(Action(Kind.DELETE, name, contact_id, email, link.vendor_id))
             continue
         if link is not None and link.gone:
             continue
@@ -114,7 +119,7 @@ def _create(contact_id: str, values: Record, target: Target, echo: _Echoes) -> A
     payload = m.to_system(values, create=True)
     wanted = {k: v for k, v in values.items() if k in m.write_fields}
     return Action(
-        "create",
+        Kind.CREATE,
         target.name,
         contact_id,
         values.get("email"),
@@ -148,7 +153,7 @@ def _update(
     if not changed:
         return None
     return Action(
-        "update",
+        Kind.UPDATE,
         target.name,
         contact_id,
         values.get("email"),

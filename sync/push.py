@@ -1,130 +1,183 @@
 """Sending the journalled plan: concurrent within each system's limit, every answer journalled
-as it lands (batched every 0.1 s), and nothing new sent once the run is asked to stop."""
+as it lands (batched every 0.1 s), and nothing new sent once the run is asked to stop.
+
+What an error means for the journal is one table, by kind (sync/errors.py draws the tree):
+
+    kind                              create     update, delete   and then
+    OutcomeUnknown                    unknown    unknown          looked up before a resend
+    TransientError (after retries)    unknown    failed           decided again next run
+    SystemFailure (auth, outage,      failed     failed           the system's other actions
+      quota)                                                      are not sent this run
+    Rejected, NotFound, RecordError,  failed     failed           that record fails alone
+      any other ConnectorError
+
+A create that lands gets its follow-up (`after_create`: Oracle's incident, ServiceOps'
+request) before its answer is journalled; a follow-up that fails is reported, never undoes
+the create.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.orm import Session
 
 from sync.connectors.base import Connector
 from sync.contact import Record, Schema
 from sync.diff import raw_hash, raw_salt
-from sync.errors import ConnectorError, RecordError, TransientError
+from sync.errors import (
+    ConnectorError,
+    OutcomeUnknown,
+    QuotaExhausted,
+    RecordError,
+    SystemFailure,
+    TransientError,
+)
 from sync.plan import Action
-from sync.report import RunReport
-from sync.store.models import Contact
-from sync.store.repo import Store
+from sync.progress import SILENT, Progress
+from sync.states import JournalState, Kind
+
+log = logging.getLogger("sync.push")
 
 STOPPED = "not sent: contactsync was stopping; it is sent at the next run"
 
 REPEAT_REFUSED = (
-    "an earlier create of this contact landed but its answer was lost, and the system's own"
-    " duplicate check refused it again; its ID cannot be read back: link or remove it by hand"
+    "an earlier create of this contact may have landed (its answer was lost) and the system's"
+    " own duplicate check refused it again: the system holds it under an ID that cannot be"
+    " read back. It is not sent again: link it with `contactsync link EMAIL SYSTEM ID`, or,"
+    " after deleting it there, have it created anew with `contactsync unlink EMAIL SYSTEM`"
 )
+
+# (error kind, journal state of a create, of an update or delete, stops the system)
+TABLE: tuple[tuple[type[Exception], JournalState, JournalState, bool], ...] = (
+    (OutcomeUnknown, JournalState.UNKNOWN, JournalState.UNKNOWN, False),
+    (TransientError, JournalState.UNKNOWN, JournalState.FAILED, False),
+    (SystemFailure, JournalState.FAILED, JournalState.FAILED, True),
+    (ConnectorError, JournalState.FAILED, JournalState.FAILED, False),
+    (RecordError, JournalState.FAILED, JournalState.FAILED, False),
+)
+# journal entry ID, state, vendor ID, error
+Result = tuple[int, str, str | None, str | None]
+
+
+def on_error(exc: Exception, kind: str) -> tuple[JournalState, bool]:
+    """The journal state of an action that raised `exc`, and whether its system stops."""
+    for cls, create, other, stops in TABLE:
+        if isinstance(exc, cls):
+            return (create if kind == Kind.CREATE else other), stops
+    raise exc
+
+
+def system_failure(exc: Exception) -> str:
+    """How a system failure reads in the report and in `status`."""
+    text = str(exc)
+    if isinstance(exc, QuotaExhausted) and "quota" not in text.lower():
+        return f"daily quota exhausted: {text}"
+    return text
 
 
 @dataclass
 class Outcome:
     action: Action
-    state: str
+    state: JournalState
     error: str | None = None
     vendor_id: str | None = None
     snapshot: Record | None = None
     raw: str | None = None  # raw hash of the answer, when it is the record as listed
-
-
-def hold_uncertain(
-    actions: list[Action],
-    blocked: dict[tuple[str, str], str],
-    contacts: dict[str, Contact],
-    report: RunReport,
-) -> list[Action]:
-    """Drop creates whose earlier attempt may have landed (lookup failed): never resend blind."""
-    kept = []
-    for a in actions:
-        why = blocked.get((a.system, a.email or "")) if a.kind == "create" else None
-        if why is None:
-            kept.append(a)
-            continue
-        report.system(a.system).fail(f"create held: {why}", email=a.email)
-        contacts[a.contact_id].dirty = True
-    return kept
+    stopped: bool = False  # not sent (or refused) because its system failed as a whole
+    warning: str | None = None  # the follow-up of a create failed
 
 
 class Pusher:
-    """`recheck`: (system, email) of creates to resend only through the vendor's own duplicate
-    check, because an earlier attempt may have landed and the system cannot be searched."""
-
     def __init__(
         self,
         schema: Schema,
-        recheck: set[tuple[str, str]],
         stop: threading.Event | None = None,
+        progress: Progress = SILENT,
     ) -> None:
         self.schema = schema
-        self.recheck = recheck
         self.stop = stop
+        self.progress = progress
+        self.failures: dict[str, str] = {}  # systems that failed as a whole: why
         self._salts: dict[str, str] = {}  # raw_salt by mapping fingerprint: once, not per answer
 
     async def push(
-        self, s: Session, connectors: dict[str, Connector], work: list[tuple[int, Action]]
+        self,
+        connectors: dict[str, Connector],
+        work: list[tuple[int, Action]],
+        journal: Callable[[list[Result]], None],
     ) -> list[Outcome]:
-        """`work`: (journal entry ID, action) pairs."""
+        """`work`: (journal entry ID, action) pairs; `journal` records a batch of results."""
         limits = {n: asyncio.Semaphore(c.concurrency) for n, c in connectors.items()}
-        buffer: list[tuple[int, str, str | None, str | None]] = []
+        buffer: list[Result] = []
 
         async def one(entry_id: int, action: Action) -> Outcome:
             async with limits[action.system]:
+                down = self.failures.get(action.system)
                 if self.stop is not None and self.stop.is_set():
-                    outcome = Outcome(action, "failed", error=STOPPED)
+                    outcome = Outcome(action, JournalState.FAILED, error=STOPPED)
+                elif down is not None:
+                    why = f"not sent: {action.system} failed ({down}); it is sent at the next run"
+                    outcome = Outcome(action, JournalState.FAILED, error=why, stopped=True)
                 else:
                     outcome = await self.send(connectors[action.system], action)
             buffer.append((entry_id, outcome.state, outcome.vendor_id, outcome.error))
+            self.progress.sent(action.system, action.kind, outcome.state == JournalState.DONE)
             return outcome
 
         async def flusher() -> None:
             while True:
                 await asyncio.sleep(0.1)
-                _flush(s, buffer)
+                _flush(journal, buffer)
 
         task = asyncio.create_task(flusher())
         try:
             outcomes = await asyncio.gather(*(one(r, a) for r, a in work))
         finally:
             task.cancel()
-        _flush(s, buffer)
+        _flush(journal, buffer)
         return list(outcomes)
 
     async def send(self, conn: Connector, action: Action) -> Outcome:
         try:
-            if action.kind == "create":
-                if (action.system, action.email or "") in self.recheck:
-                    again = await conn.create_unless_exists(action.payload, email=action.email)
-                    if again is None:
-                        return Outcome(action, "unknown", error=REPEAT_REFUSED)
-                    written = again
-                else:
-                    written = await conn.create(action.payload, email=action.email)
-                snap, raw = self._answered(conn, written.record, action)
-                return Outcome(action, "done", vendor_id=written.vendor_id, snapshot=snap, raw=raw)
-            if action.kind == "update":
+            if action.kind == Kind.CREATE:
+                return await self._create(conn, action)
+            if action.kind == Kind.UPDATE:
                 assert action.vendor_id is not None
                 answer = await conn.update(action.vendor_id, action.payload, action.full)
                 snap, raw = self._answered(conn, answer, action)
-                return Outcome(action, "done", vendor_id=action.vendor_id, snapshot=snap, raw=raw)
+                return Outcome(
+                    action, JournalState.DONE, vendor_id=action.vendor_id, snapshot=snap, raw=raw
+                )
             assert action.vendor_id is not None
             await conn.delete(action.vendor_id)
-            return Outcome(action, "done", vendor_id=action.vendor_id)
-        except TransientError as exc:
-            # a create whose answer was lost may have landed: look it up before resending
-            state = "unknown" if action.kind == "create" else "failed"
-            return Outcome(action, state, error=str(exc))
+            return Outcome(action, JournalState.DONE, vendor_id=action.vendor_id)
         except (ConnectorError, RecordError) as exc:
-            return Outcome(action, "failed", error=str(exc))
+            state, stops = on_error(exc, action.kind)
+            if stops:
+                self.failures.setdefault(action.system, system_failure(exc))
+            return Outcome(action, state, error=str(exc), stopped=stops)
+
+    async def _create(self, conn: Connector, action: Action) -> Outcome:
+        if action.unless_exists:
+            written = await conn.create_unless_exists(action.payload, email=action.email)
+            if written is None:
+                return Outcome(action, JournalState.UNLINKED, error=REPEAT_REFUSED)
+        else:
+            written = await conn.create(action.payload, email=action.email)
+        snap, raw = self._answered(conn, written.record, action)
+        warning = await follow_up(conn, written.vendor_id, action.payload)
+        return Outcome(
+            action,
+            JournalState.DONE,
+            vendor_id=written.vendor_id,
+            snapshot=snap,
+            raw=raw,
+            warning=warning,
+        )
 
     def _answered(
         self, conn: Connector, record: dict[str, Any] | None, action: Action
@@ -148,10 +201,19 @@ class Pusher:
         return {**carried, **shown}, raw
 
 
-def _flush(s: Session, buffer: list[tuple[int, str, str | None, str | None]]) -> None:
+async def follow_up(conn: Connector, vendor_id: str, payload: dict[str, Any]) -> str | None:
+    """A new record's follow-up; what went wrong, if anything (it never fails the create)."""
+    try:
+        await conn.after_create(vendor_id, payload)
+    except Exception as exc:  # a follow-up must not undo a create that landed
+        log.warning("follow-up of %s record %s failed: %s", conn.settings.name, vendor_id, exc)
+        return f"the follow-up of new record {vendor_id} failed: {exc}"
+    return None
+
+
+def _flush(journal: Callable[[list[Result]], None], buffer: list[Result]) -> None:
     if not buffer:
         return
     batch = buffer[:]
     del buffer[: len(batch)]
-    Store.finish_actions(s, batch)
-    s.commit()
+    journal(batch)

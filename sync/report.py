@@ -21,6 +21,12 @@ class SystemReport:
     held: list[str] = field(default_factory=list)
     # False when the system could not be listed completely (outage, credentials, cut page)
     listed: bool = True
+    # the system failed as a whole (credentials, outage, daily quota): said once, here, and
+    # not as a failed record per action; `not_sent` counts the actions it kept back
+    failure: str | None = None
+    not_sent: int = 0
+    # creates kept back until a complete listing shows the system lacks the contact
+    deferred: int = 0
 
     def fail(self, reason: str, vendor_id: str | None = None, email: str | None = None) -> None:
         self.failed.append({"vendor_id": vendor_id, "email": email, "reason": reason})
@@ -50,7 +56,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        troubled = any(r.failed or r.held for r in self.systems.values())
+        troubled = any(r.failed or r.held or r.failure for r in self.systems.values())
         return 1 if troubled else 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +101,13 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
         fields = ", ".join(sorted(action.get("fields", {})))
         console.print(f"  would {action['kind']} in {action['system']}: {action['email']} {fields}")
     for name, r in report.systems.items():
+        if r.failure:
+            kept = f"; {r.not_sent} write(s) kept for the next run" if r.not_sent else ""
+            console.print(f"[red]system failed[/red] {name}: {r.failure}{kept}")
+        if r.deferred:
+            console.print(
+                f"[yellow]waiting[/yellow] {name}: {r.deferred} create(s) until a complete listing"
+            )
         for failure in r.failed:
             who = failure.get("email") or failure.get("vendor_id") or "?"
             console.print(f"[red]failed[/red] {name}: {who}: {failure['reason']}")

@@ -18,44 +18,54 @@ from sync.store.repo import Store, aware
 
 
 def collect(store: Store, settings: Settings) -> dict[str, Any]:
-    with store.session() as s:
-        runs = [
-            {
-                "id": r.id,
-                "started_at": aware(r.started_at).isoformat(),
-                "seconds": (r.finished_at - r.started_at).total_seconds()
-                if r.finished_at
-                else None,
-                "status": r.status,
-                "holder": r.holder,
-                "writes": {
-                    n: {k: v.get(k) for k in ("created", "updated", "deleted")}
-                    for n, v in (r.summary.get("systems") or {}).items()
-                },
-                "failed": sum(
-                    len(v.get("failed") or []) for v in (r.summary.get("systems") or {}).values()
-                ),
-                "failed_by_system": {
-                    n: len(v.get("failed") or [])
-                    for n, v in (r.summary.get("systems") or {}).items()
-                },
-            }
-            for r in Store.recent_runs(s, 10)
-        ]
-        cursors = {
-            c.system: {
-                "cursor": c.value,
-                "last_full_scan": _iso(c.last_full_scan),
-                "last_success": _iso(c.last_success),
-                "last_error": c.last_error,
-            }
-            for c in Store.cursors(s).values()
+    runs = [
+        {
+            "id": r.id,
+            "started_at": aware(r.started_at).isoformat(),
+            "seconds": (r.finished_at - r.started_at).total_seconds() if r.finished_at else None,
+            "status": r.status,
+            "holder": r.holder,
+            "writes": {
+                n: {k: v.get(k) for k in ("created", "updated", "deleted")}
+                for n, v in (r.summary.get("systems") or {}).items()
+            },
+            "failed": sum(
+                len(v.get("failed") or []) for v in (r.summary.get("systems") or {}).values()
+            ),
+            "failed_by_system": {
+                n: len(v.get("failed") or []) for n, v in (r.summary.get("systems") or {}).items()
+            },
+            # a system that failed as a whole (credentials, outage, daily quota), said once
+            "system_failures": {
+                n: v["failure"]
+                for n, v in (r.summary.get("systems") or {}).items()
+                if v.get("failure")
+            },
         }
-        open_conflicts = Store.count_conflicts(s)
-        held = [
-            {"system": a.system, "vendor_id": a.vendor_id, "why": a.error}
-            for a in Store.held_deletions(s)
-        ]
+        for r in store.recent_runs(10)
+    ]
+    cursors = {
+        c.system: {
+            "cursor": c.value,
+            "last_full_scan": _iso(c.last_full_scan),
+            "last_success": _iso(c.last_success),
+            "last_error": c.last_error,
+        }
+        for c in store.cursors().values()
+    }
+    held = [
+        {"system": h.system, "vendor_id": h.vendor_id, "email": h.email, "why": h.why}
+        for h in store.held_deletions()
+    ]
+    unlinked = [
+        {
+            "system": u.system,
+            "email": u.email,
+            "why": u.why,
+            "since": _iso(u.at),
+        }
+        for u in store.unlinked()
+    ]
     holder = lease.current(store)
     return {
         "lease": {
@@ -69,22 +79,23 @@ def collect(store: Store, settings: Settings) -> dict[str, Any]:
         "systems": list(settings.systems),
         "runs": runs,
         "cursors": cursors,
-        "open_conflicts": open_conflicts,
+        "open_conflicts": store.count_conflicts(),
         "held_deletions": held,
         "failing": failing(runs, cursors, list(settings.systems)),
+        "unlinked": unlinked,
     }
 
 
 def failing(
     runs: list[dict[str, Any]], cursors: dict[str, dict[str, Any]], systems: list[str]
 ) -> dict[str, str]:
-    """{system: why} for each system whose last run failed: listing or records."""
-    out = {
-        n: f"listing: {cursors[n]['last_error']}"
-        for n in systems
-        if cursors.get(n, {}).get("last_error")
-    }
+    """{system: why} for each system whose last run failed: as a whole (credentials, outage,
+    daily quota), its listing, or records."""
     last = next((r for r in runs if r["status"] in ("ok", "partial")), None)
+    out = {n: why for n, why in (last or {}).get("system_failures", {}).items() if n in systems}
+    for n in systems:
+        if cursors.get(n, {}).get("last_error"):
+            out.setdefault(n, f"listing: {cursors[n]['last_error']}")
     for name, count in (last or {}).get("failed_by_system", {}).items():
         if count and name in systems:
             out.setdefault(name, f"{count} record(s) failed in run {last['id']}")  # type: ignore[index]
@@ -133,6 +144,12 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
     console.print(
         f"open conflicts: {data['open_conflicts']}; held deletions: {len(data['held_deletions'])}"
     )
+    for u in data["unlinked"]:
+        console.print(
+            f"[yellow]unlinked[/yellow] {u['system']} holds {u['email']} under an ID we cannot "
+            f"read: link it with `contactsync link {u['email']} {u['system']} ID`",
+            highlight=False,
+        )
     held = data["lease"]
     if held:
         state = "held by" if held["live"] else "free; last held by"

@@ -72,11 +72,10 @@ def _counts(url: str) -> dict[str, Any]:
     except StoreError as exc:
         return {"open_conflicts": None, "held_deletions": None, "store_error": str(exc)}
     try:
-        with store.session() as s:
-            return {
-                "open_conflicts": Store.count_conflicts(s),
-                "held_deletions": Store.count_held_deletions(s),
-            }
+        return {
+            "open_conflicts": store.count_conflicts(),
+            "held_deletions": store.count_held_deletions(),
+        }
     except SQLAlchemyError as exc:  # not created yet (no run so far) or away
         return {"open_conflicts": None, "held_deletions": None, "store_error": type(exc).__name__}
     finally:

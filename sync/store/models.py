@@ -95,10 +95,7 @@ class Cursor(Base):
 
 class Conflict(Base):
     """One field of one contact changed differently in two systems since the base.
-
-    status: open (waits for a person), resolved (chosen, not yet pushed), applied (pushed),
-    auto (settled by the newest/priority policy), agreed (the systems came to agree),
-    dismissed (a person chose to keep the base value)."""
+    `status` is a sync.states.ConflictStatus."""
 
     __tablename__ = "conflicts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -115,6 +112,8 @@ class Conflict(Base):
 
 
 class Run(Base):
+    """One run; `status` is a sync.states.RunStatus, `summary` its report."""
+
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[datetime]
@@ -124,13 +123,9 @@ class Run(Base):
     holder: Mapped[str | None] = mapped_column(String(128))
 
 
-class Action(Base):
+class JournalEntry(Base):
     """The journal: every planned action, written before the first request goes out.
-
-    state: pending -> done | failed | unknown (a create whose answer was lost: looked up
-    before it is ever sent again) | held (a guarded deletion) | recovered. A held deletion
-    that a person allows becomes allowed; the next run that lists its system completely
-    carries it out (or finds the record back) and marks it released."""
+    `state` is a sync.states.JournalState (its docstring says what each means)."""
 
     __tablename__ = "journal"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -145,11 +140,6 @@ class Action(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-
-
-# `field` of a row holding every field one source showed first in one run: its new_value
-# maps field -> value (one row per contact, not one per field); Store.history expands it
-FIRST_SEEN = "*"
 
 
 class FieldChange(Base):

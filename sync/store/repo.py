@@ -1,44 +1,55 @@
-"""Every query contactsync makes. No SQL elsewhere; reads and writes are batched per phase."""
+"""The store: the one door to the state database. Every query contactsync makes is here or in
+the modules beside it (run.py: one run's reads and commits; leases.py: the lease's SQL).
+
+Readers (status, conflicts, explain, metrics, the review page) call methods that open a
+session of their own and hand back frozen rows (sync/rows.py); nothing outside sync/store/
+sees a session or an ORM object.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Select, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.store.db import make_engine, translated, upgrade
-from sync.store.models import (
+from sync.diff import record_hash
+from sync.errors import UsageError
+from sync.rows import (
     FIRST_SEEN,
-    Action,
-    Base,
-    Conflict,
-    Contact,
-    Cursor,
-    FieldChange,
-    Link,
-    Run,
+    ConflictRow,
+    ContactRow,
+    CursorRow,
+    HeldDeletion,
+    HistoryRow,
+    JournalRow,
+    LinkRow,
+    RunRow,
+    Unlinked,
 )
+from sync.states import FINISHED, ConflictStatus, JournalState, Kind
+from sync.store.convert import (
+    aware,
+    conflict_row,
+    cursor_row,
+    journal_row,
+    link_row,
+    maybe_aware,
+    new_id,
+    now,
+    run_row,
+)
+from sync.store.db import make_engine, translated, upgrade
+from sync.store.leases import Leases
+from sync.store.models import Conflict, Contact, Cursor, FieldChange, JournalEntry, Link, Run
 
-OPEN_STATES = ("open", "resolved")
-FINISHED = ("ok", "partial")  # runs that committed what they did (not dry, not crashed)
+if TYPE_CHECKING:
+    from sync.store.run import Fence, RunTx
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
+__all__ = ["Store", "aware", "new_id", "now"]
 
 
 class Store:
@@ -48,297 +59,266 @@ class Store:
             if migrate:
                 upgrade(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.leases = Leases(self.sessions)
 
     def session(self) -> Session:
+        """A session of the store's own modules (and of tests that look at raw tables)."""
         return self.sessions()
 
     def dispose(self) -> None:
         self.engine.dispose()
 
-    # --- loading the state a run works on -------------------------------------------------
+    @contextmanager
+    def run(self, fence: Fence | None = None) -> Iterator[RunTx]:
+        """One run's reads and commits in one session; `fence` is asked before each commit."""
+        from sync.store.run import RunTx
 
-    @staticmethod
-    def contacts(s: Session) -> dict[str, Contact]:
-        return {c.id: c for c in s.scalars(select(Contact))}
+        with self.sessions() as s:
+            yield RunTx(s, fence)
 
-    @staticmethod
-    def links(s: Session) -> list[Link]:
-        return list(s.scalars(select(Link)))
+    def _read(self, work: Callable[[Session], Any]) -> Any:
+        with self.sessions() as s:
+            return work(s)
 
-    @staticmethod
-    def link_hashes(s: Session) -> dict[str, dict[str, tuple[str, str | None]]]:
-        """{system: {vendor ID: (snapshot hash, raw record hash)}, ("", None) if gone} for
-        every link, without loading the links: what a full scan compares each listed record
-        with."""
-        out: dict[str, dict[str, tuple[str, str | None]]] = {}
-        q = select(Link.system, Link.vendor_id, Link.snapshot_hash, Link.raw_hash, Link.gone)
-        for system, vendor_id, digest, raw, gone in s.execute(q):
-            out.setdefault(system, {})[vendor_id] = ("", None) if gone else (digest, raw)
-        return out
+    # --- runs, cursors, health -----------------------------------------------------------
 
-    @staticmethod
-    def set_raw_hashes(s: Session, rows: list[tuple[str, str, str]]) -> None:
-        """(system, vendor ID, raw hash) of links whose snapshot the listed record matched:
-        the next full scan skips the record before normalising it."""
-        if not rows:
-            return
-        t = _table(Link)
-        q = (
-            update(t)
-            .where(t.c.system == bindparam("b_system"), t.c.vendor_id == bindparam("b_vid"))
-            .values(raw_hash=bindparam("b_raw"))
-        )
-        params = [{"b_system": sy, "b_vid": v, "b_raw": r} for sy, v, r in rows]
-        s.connection().execute(q, params)
+    def recent_runs(self, limit: int = 10) -> list[RunRow]:
+        q = select(Run).order_by(Run.id.desc()).limit(limit)
+        return self._read(lambda s: [run_row(r) for r in s.scalars(q)])
 
-    @staticmethod
-    def links_by_vendor(s: Session, system: str, vendor_ids: Iterable[str]) -> list[Link]:
-        """The links of these records of one system (an incremental run's listing)."""
-        out: list[Link] = []
-        for part in _chunks(vendor_ids):
-            q = select(Link).where(Link.system == system, Link.vendor_id.in_(part))
-            out += s.scalars(q)
-        return out
+    def last_finished_run(self) -> RunRow | None:
+        q = select(Run).where(Run.status.in_(FINISHED)).order_by(Run.id.desc()).limit(1)
+        return self._read(lambda s: next((run_row(r) for r in s.scalars(q)), None))
 
-    @staticmethod
-    def contacts_by_ids(s: Session, ids: Iterable[str]) -> list[Contact]:
-        out: list[Contact] = []
-        for part in _chunks(ids):
-            out += s.scalars(select(Contact).where(Contact.id.in_(part)))
-        return out
+    def cursors(self) -> dict[str, CursorRow]:
+        return self._read(lambda s: {c.system: cursor_row(c) for c in s.scalars(select(Cursor))})
 
-    @staticmethod
-    def contact_ids_by_email(s: Session, emails: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for part in _chunks(emails):
-            out.update(s.scalars(select(Contact.id).where(Contact.email.in_(part))))
-        return out
+    # --- conflicts ---------------------------------------------------------------------------
 
-    @staticmethod
-    def links_of_contacts(s: Session, ids: Iterable[str]) -> list[Link]:
-        out: list[Link] = []
-        for part in _chunks(ids):
-            out += s.scalars(select(Link).where(Link.contact_id.in_(part)))
-        return out
-
-    @staticmethod
-    def dirty_contact_ids(s: Session) -> set[str]:
-        return set(s.scalars(select(Contact.id).where(Contact.dirty.is_(True))))
-
-    @staticmethod
-    def cursors(s: Session) -> dict[str, Cursor]:
-        return {c.system: c for c in s.scalars(select(Cursor))}
-
-    @staticmethod
-    def live_conflicts(s: Session) -> list[Conflict]:
-        return list(s.scalars(select(Conflict).where(Conflict.status.in_(OPEN_STATES))))
-
-    # --- runs and the journal ---------------------------------------------------------------
-
-    @staticmethod
-    def start_run(s: Session, holder: str | None = None) -> Run:
-        run = Run(started_at=now(), status="running", summary={}, holder=holder)
-        s.add(run)
-        s.flush()
-        return run
-
-    @staticmethod
-    def unfinished_actions(s: Session) -> list[Action]:
-        """Journal entries of runs that never committed (what was in flight at a crash) and
-        that no later run has settled, and creates of any run whose outcome is still unknown
-        (their answer was lost)."""
-        crashed = and_(
-            Run.status.in_(("running", "crashed")),
-            Action.state.in_(("pending", "unknown", "done")),
-        )
-        q = (
-            select(Action)
-            .join(Run, Run.id == Action.run_id)
-            .where(or_(crashed, Action.state == "unknown"))
-            .order_by(Action.id)
-        )
-        return list(s.scalars(q))
-
-    @staticmethod
-    def mark_dirty(s: Session, contact_ids: Iterable[str]) -> None:
-        for part in _chunks(contact_ids):
-            s.execute(update(Contact).where(Contact.id.in_(part)).values(dirty=True))
-
-    @staticmethod
-    def abandon_runs(s: Session, current: int) -> None:
-        s.execute(
-            update(Run)
-            .where(Run.status == "running", Run.id != current)
-            .values(status="crashed", finished_at=now())
-        )
-
-    @staticmethod
-    def journal(s: Session, run_id: int, rows: Iterable[dict[str, Any]]) -> list[int]:
-        """Journal entries, one executemany (no ORM objects: an initial sync journals one
-        per create); their IDs in the order of `rows`."""
-        stamp = now()
-        values = [{**row, "run_id": run_id, "created_at": stamp} for row in rows]
-        if not values:
-            return []
-        table = _table(Action)
-        q = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(s.connection().execute(q, values).scalars())
-
-    @staticmethod
-    def finish_actions(
-        s: Session, results: Iterable[tuple[int, str, str | None, str | None]]
-    ) -> None:
-        """Each action's result, in one executemany (ORM bulk update by primary key)."""
-        stamp = now()
-        rows = [
-            {"id": i, "state": st, "vendor_id": vid, "error": err, "finished_at": stamp}
-            for i, st, vid, err in results
-        ]
-        if rows:
-            s.execute(update(Action), rows)
-
-    @staticmethod
-    def recent_runs(s: Session, limit: int = 10) -> list[Run]:
-        return list(s.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
-
-    @staticmethod
-    def conflicts(s: Session, *, status: str | None = "open") -> list[tuple[Conflict, Contact]]:
-        q = select(Conflict, Contact).join(Contact, Contact.id == Conflict.contact_id)
+    def conflicts(
+        self, status: str | None = ConflictStatus.OPEN
+    ) -> list[tuple[ConflictRow, str | None]]:
+        """Conflicts (all of them when `status` is None) with their contact's email."""
+        q = select(Conflict, Contact.email).join(Contact, Contact.id == Conflict.contact_id)
         if status:
             q = q.where(Conflict.status == status)
-        return [(row[0], row[1]) for row in s.execute(q.order_by(Conflict.id))]
+        q = q.order_by(Conflict.id)
+        return self._read(lambda s: [(conflict_row(c), email) for c, email in s.execute(q)])
 
-    @staticmethod
-    def conflict(s: Session, conflict_id: int) -> tuple[Conflict, Contact] | None:
-        row = s.execute(
-            select(Conflict, Contact)
+    def conflict(self, conflict_id: int) -> tuple[ConflictRow, str | None] | None:
+        q = (
+            select(Conflict, Contact.email)
             .join(Contact, Contact.id == Conflict.contact_id)
             .where(Conflict.id == conflict_id)
-        ).first()
-        return None if row is None else (row[0], row[1])
+        )
+        found = self._read(lambda s: s.execute(q).first())
+        return None if found is None else (conflict_row(found[0]), found[1])
 
-    @staticmethod
-    def held_deletions(s: Session) -> list[Action]:
-        """The deletions the last real run held (a dry or crashed run holds nothing)."""
-        return list(s.scalars(_held_in_last_run(select(Action))))
-
-    @staticmethod
-    def count_held_deletions(s: Session) -> int:
-        return int(s.scalar(_held_in_last_run(select(func.count()).select_from(Action))) or 0)
-
-    @staticmethod
-    def count_conflicts(s: Session, status: str = "open") -> int:
+    def count_conflicts(self, status: str = ConflictStatus.OPEN) -> int:
         q = select(func.count()).select_from(Conflict).where(Conflict.status == status)
-        return int(s.scalar(q) or 0)
+        return int(self._read(lambda s: s.scalar(q)) or 0)
 
-    # --- review: allowed deletions, field history, one contact -------------------------------
+    def resolve_conflict(self, conflict_id: int, resolution: Any, resolved_by: str) -> bool:
+        """A person's choice for an open conflict (pushed by the next run); False if it is
+        no longer open."""
+        q = (
+            update(Conflict)
+            .where(Conflict.id == conflict_id, Conflict.status == ConflictStatus.OPEN)
+            .values(
+                resolution=resolution,
+                resolved_by=resolved_by,
+                status=ConflictStatus.RESOLVED,
+                resolved_at=now(),
+            )
+        )
+        with self.sessions() as s:
+            done = s.execute(q).rowcount  # type: ignore[attr-defined]
+            s.commit()
+        return bool(done)
 
-    @staticmethod
-    def allow_deletion(s: Session, action_id: int) -> Action | None:
-        """Mark a held deletion allowed: the next run that lists its system carries it out."""
-        entry = s.get(Action, action_id)
-        if entry is None or entry.state != "held" or entry.kind != "delete":
-            return None
-        entry.state = "allowed"
-        return entry
+    # --- one contact (explain, the review page) ----------------------------------------------
 
-    @staticmethod
-    def allowed_deletions(s: Session) -> list[Action]:
-        return list(s.scalars(select(Action).where(Action.state == "allowed")))
-
-    @staticmethod
-    def add_history(s: Session, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            s.connection().execute(insert(_table(FieldChange)), rows)
-
-    @staticmethod
-    def add_contacts(s: Session, contacts: list[Contact]) -> None:
-        """New contacts in one executemany; the objects stay out of the session (the run is
-        done with them)."""
-        rows = [
-            {
-                "id": c.id,
-                "email": c.email,
-                "base": c.base,
-                "dirty": bool(c.dirty),
-                "deleted_at": c.deleted_at,
-                "created_at": c.created_at,
-                "updated_at": c.updated_at,
-            }
-            for c in contacts
-        ]
-        if rows:
-            s.connection().execute(insert(_table(Contact)), rows)
-
-    @staticmethod
-    def add_links(s: Session, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            s.connection().execute(insert(_table(Link)), rows)
-
-    @staticmethod
-    def contact_by_email(s: Session, email: str) -> Contact | None:
+    def contact_by_email(self, email: str) -> ContactRow | None:
         q = select(Contact).where(Contact.email == email).order_by(Contact.deleted_at.is_not(None))
-        return s.scalars(q).first()
+        found = self._read(lambda s: s.scalars(q).first())
+        if found is None:
+            return None
+        return ContactRow(
+            found.id, found.email, found.base or {}, found.dirty, maybe_aware(found.deleted_at)
+        )
 
-    @staticmethod
-    def history(s: Session, contact_id: str) -> list[FieldChange]:
-        """One row per field and change; a FIRST_SEEN row comes back as one (unsaved) row per
-        field it holds."""
+    def contact_links(self, contact_id: str) -> list[LinkRow]:
+        q = select(Link).where(Link.contact_id == contact_id).order_by(Link.system)
+        return self._read(lambda s: [link_row(ln) for ln in s.scalars(q)])
+
+    def contact_conflicts(self, contact_id: str) -> list[ConflictRow]:
+        q = select(Conflict).where(Conflict.contact_id == contact_id).order_by(Conflict.id)
+        return self._read(lambda s: [conflict_row(c) for c in s.scalars(q)])
+
+    def history(self, contact_id: str) -> list[HistoryRow]:
+        """One row per field and change; a FIRST_SEEN row comes back as one row per field."""
         q = select(FieldChange).where(FieldChange.contact_id == contact_id)
-        out: list[FieldChange] = []
-        for h in s.scalars(q.order_by(FieldChange.id)):
-            if h.field != FIRST_SEEN or not isinstance(h.new_value, dict):
-                out.append(h)
-                continue
-            for name, value in h.new_value.items():
+        out: list[HistoryRow] = []
+        for h in self._read(lambda s: list(s.scalars(q.order_by(FieldChange.id)))):
+            fields = (
+                h.new_value if h.field == FIRST_SEEN and isinstance(h.new_value, dict) else None
+            )
+            pairs = fields.items() if fields is not None else [(h.field, h.new_value)]
+            for name, value in pairs:
+                old = None if fields is not None else h.old_value
                 out.append(
-                    FieldChange(
-                        id=h.id,
-                        contact_id=h.contact_id,
-                        run_id=h.run_id,
-                        field=name,
-                        old_value=None,
-                        new_value=value,
-                        source=h.source,
-                        how=h.how,
-                        conflict_id=h.conflict_id,
-                        at=h.at,
+                    HistoryRow(
+                        h.id,
+                        h.contact_id,
+                        h.run_id,
+                        name,
+                        old,
+                        value,
+                        h.source,
+                        h.how,
+                        h.conflict_id,
+                        aware(h.at),
                     )
                 )
         return out
 
-    @staticmethod
-    def contact_conflicts(s: Session, contact_id: str) -> list[Conflict]:
-        q = select(Conflict).where(Conflict.contact_id == contact_id).order_by(Conflict.id)
-        return list(s.scalars(q))
+    # --- held deletions and what a person allows ---------------------------------------------
 
-    @staticmethod
-    def contact_links(s: Session, contact_id: str) -> list[Link]:
-        return list(s.scalars(select(Link).where(Link.contact_id == contact_id)))
+    def held_deletions(self) -> list[HeldDeletion]:
+        """The deletions the last real run held (a dry or crashed run holds nothing)."""
+        q = _held_in_last_run(
+            select(JournalEntry, Contact.email).outerjoin(
+                Contact, Contact.id == JournalEntry.contact_id
+            )
+        ).order_by(JournalEntry.id)
+        rows = self._read(lambda s: list(s.execute(q)))
+        return [
+            HeldDeletion(e.id, e.system, e.contact_id, e.vendor_id, email, e.error)
+            for e, email in rows
+        ]
 
-    @staticmethod
-    def last_finished_run(s: Session) -> Run | None:
-        q = select(Run).where(Run.status.in_(FINISHED)).order_by(Run.id.desc())
-        return s.scalars(q).first()
+    def count_held_deletions(self) -> int:
+        q = _held_in_last_run(select(func.count()).select_from(JournalEntry))
+        return int(self._read(lambda s: s.scalar(q)) or 0)
+
+    def allowed_deletions(self) -> list[JournalRow]:
+        q = select(JournalEntry).where(JournalEntry.state == JournalState.ALLOWED)
+        return self._read(lambda s: [journal_row(e) for e in s.scalars(q)])
+
+    def allow_deletion(self, entry_id: int) -> bool:
+        """Mark a held deletion allowed: the next run that lists its system carries it out."""
+        return self.allow_deletions([entry_id]) == 1
+
+    def allow_deletions(self, entry_ids: list[int]) -> int:
+        """Allow these held deletions in one transaction; how many were held."""
+        if not entry_ids:
+            return 0
+        q = (
+            update(JournalEntry)
+            .where(
+                JournalEntry.id.in_(entry_ids),
+                JournalEntry.state == JournalState.HELD,
+                JournalEntry.kind == Kind.DELETE,
+            )
+            .values(state=JournalState.ALLOWED)
+        )
+        with self.sessions() as s:
+            done = s.execute(q).rowcount  # type: ignore[attr-defined]
+            s.commit()
+        return int(done)
+
+    # --- records a system holds unlinked, and linking by hand --------------------------------
+
+    def unlinked(self) -> list[Unlinked]:
+        q = (
+            select(JournalEntry)
+            .where(JournalEntry.state == JournalState.UNLINKED)
+            .order_by(JournalEntry.id)
+        )
+        rows = self._read(lambda s: list(s.scalars(q)))
+        return [
+            Unlinked(e.id, e.system, e.contact_id, e.email, e.error, maybe_aware(e.finished_at))
+            for e in rows
+        ]
+
+    def link(self, email: str, system: str, vendor_id: str) -> str:
+        """Link a contact to a record a person found in `system`: the next run writes the
+        contact's values to it (its snapshot starts empty). Settles what the journal knew of
+        the contact there unlinked. The contact's ID."""
+        with self.sessions() as s:
+            contact = _live_contact(s, email)
+            mine = s.scalars(
+                select(Link).where(Link.contact_id == contact.id, Link.system == system)
+            ).first()
+            if mine is not None:
+                raise UsageError(
+                    f"{email} is linked to {system} record {mine.vendor_id} already; "
+                    f"unlink it first (contactsync unlink {email} {system})"
+                )
+            taken = s.scalars(
+                select(Link).where(Link.system == system, Link.vendor_id == vendor_id)
+            ).first()
+            if taken is not None:
+                other = s.get(Contact, taken.contact_id)
+                who = other.email if other is not None else taken.contact_id
+                raise UsageError(f"{system} record {vendor_id} is linked to {who} already")
+            stamp = now()
+            s.add(
+                Link(
+                    contact_id=contact.id,
+                    system=system,
+                    vendor_id=vendor_id,
+                    snapshot={},
+                    snapshot_hash=record_hash({}),
+                    raw_hash=None,
+                    vendor_updated=None,
+                    gone=False,
+                    updated_at=stamp,
+                )
+            )
+            _settle_unlinked(s, contact.id, system)
+            contact.dirty = True  # the next run writes the contact's values to the record
+            s.commit()
+            return contact.id
+
+    def unlink(self, email: str, system: str) -> bool:
+        """Forget the contact's record in `system` (a link, or what the journal knew of it
+        unlinked): the next run creates it there again. False if there was nothing."""
+        with self.sessions() as s:
+            contact = _live_contact(s, email)
+            gone = s.execute(
+                delete(Link).where(Link.contact_id == contact.id, Link.system == system)
+            ).rowcount  # type: ignore[attr-defined]
+            settled = _settle_unlinked(s, contact.id, system)
+            contact.dirty = True
+            s.commit()
+            return bool(gone or settled)
 
 
-def _held_in_last_run(q: Select[Any]) -> Select[Any]:
+def _live_contact(s: Session, email: str) -> Contact:
+    wanted = email.strip().lower()
+    q = select(Contact).where(Contact.email == wanted, Contact.deleted_at.is_(None))
+    contact = s.scalars(q).first()
+    if contact is None:
+        raise UsageError(f"no contact with email {email!r}")
+    return contact
+
+
+def _settle_unlinked(s: Session, contact_id: str, system: str) -> int:
+    q = (
+        update(JournalEntry)
+        .where(
+            JournalEntry.contact_id == contact_id,
+            JournalEntry.system == system,
+            JournalEntry.state == JournalState.UNLINKED,
+        )
+        .values(state=JournalState.RELEASED, finished_at=now())
+    )
+    return int(s.execute(q).rowcount)  # type: ignore[attr-defined]
+
+
+def _held_in_last_run(q: Any) -> Any:
     last = select(Run.id).where(Run.status.in_(FINISHED)).order_by(Run.id.desc()).limit(1)
-    return q.where(Action.run_id == last.scalar_subquery(), Action.state == "held")
-
-
-def _table(model: type[Base]) -> Table:
-    """A model's Core table: executemany inserts of many rows skip the ORM's per-object cost."""
-    return Base.metadata.tables[model.__tablename__]
-
-
-def _chunks(values: Iterable[str], size: int = 900) -> Iterator[list[str]]:
-    """IN-lists of at most `size` values: under every backend's bound-parameter limit."""
-    part: list[str] = []
-    for value in values:
-        part.append(value)
-        if len(part) == size:
-            yield part
-            part = []
-    if part:
-        yield part
+    return q.where(
+        JournalEntry.run_id == last.scalar_subquery(), JournalEntry.state == JournalState.HELD
+    )

@@ -1,6 +1,6 @@
 """Who may change things on the review page, and proof that a form came from it.
 
-Session: a person logs in with the review token (from the variable named by `[review]
+Login: a person logs in with the review token (from the variable named by `[review]
 token_env`). The cookie holds an expiry, a nonce and an HMAC of both under a key derived
 from the token, never the token itself; a new token ends every session. The cookie is
 HttpOnly and SameSite=Strict.

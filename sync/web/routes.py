@@ -191,12 +191,6 @@ class Review:
             return form
         entry_id = int(request.path_params["id"])
 
-        def allow() -> bool:
-            with self.store.session() as s:
-                entry = Store.allow_deletion(s, entry_id)
-                s.commit()
-                return entry is not None
-
-        if not await run_in_threadpool(allow):
+        if not await run_in_threadpool(self.store.allow_deletion, entry_id):
             return self.refuse(request, f"No held deletion with ID {entry_id}.", 404)
         return RedirectResponse("/problems?notice=allowed", status_code=303)

@@ -15,29 +15,25 @@ def open_conflicts(store: Store) -> list[dict[str, Any]]:
 
 def problems(store: Store) -> dict[str, Any]:
     """Failed records of the last finished run, and the deletions it held."""
-    with store.session() as s:
-        run = Store.last_finished_run(s)
-        failed = []
-        if run is not None:
-            for system, r in (run.summary.get("systems") or {}).items():
-                failed += [{"system": system, **f} for f in r.get("failed") or []]
-        contacts = Store.contacts(s)
-        held = []
-        for a in Store.held_deletions(s):
-            contact = contacts.get(a.contact_id)
-            held.append(
-                {
-                    "id": a.id,
-                    "system": a.system,
-                    "vendor_id": a.vendor_id,
-                    "email": contact.email if contact else None,
-                    "why": a.error,
-                }
-            )
-        allowed = [
-            {"id": a.id, "system": a.system, "vendor_id": a.vendor_id}
-            for a in Store.allowed_deletions(s)
-        ]
+    run = store.last_finished_run()
+    failed = []
+    if run is not None:
+        for system, r in (run.summary.get("systems") or {}).items():
+            failed += [{"system": system, **f} for f in r.get("failed") or []]
+    held = [
+        {
+            "id": h.entry_id,
+            "system": h.system,
+            "vendor_id": h.vendor_id,
+            "email": h.email,
+            "why": h.why,
+        }
+        for h in store.held_deletions()
+    ]
+    allowed = [
+        {"id": a.id, "system": a.system, "vendor_id": a.vendor_id}
+        for a in store.allowed_deletions()
+    ]
     return {
         "run_id": run.id if run else None,
         "run_at": run.started_at if run else None,
@@ -50,30 +46,29 @@ def problems(store: Store) -> dict[str, Any]:
 def runs_and_health(store: Store, settings: Settings) -> dict[str, Any]:
     """Recent runs with what each did per system, and each system's health."""
     data = status.collect(store, settings)
-    with store.session() as s:
-        recent = Store.recent_runs(s, 20)
-        runs: list[dict[str, Any]] = [
-            {
-                "id": r.id,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "status": r.status,
-                "systems": {
-                    n: {
-                        "listing": v.get("listing"),
-                        "read": v.get("read", 0),
-                        "created": v.get("created", 0),
-                        "updated": v.get("updated", 0),
-                        "deleted": v.get("deleted", 0),
-                        "conflicts": v.get("conflicts", 0),
-                        "failed": len(v.get("failed") or []),
-                        "held": len(v.get("held") or []),
-                    }
-                    for n, v in (r.summary.get("systems") or {}).items()
-                },
-            }
-            for r in recent
-        ]
+    recent = store.recent_runs(20)
+    runs: list[dict[str, Any]] = [
+        {
+            "id": r.id,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "status": r.status,
+            "systems": {
+                n: {
+                    "listing": v.get("listing"),
+                    "read": v.get("read", 0),
+                    "created": v.get("created", 0),
+                    "updated": v.get("updated", 0),
+                    "deleted": v.get("deleted", 0),
+                    "conflicts": v.get("conflicts", 0),
+                    "failed": len(v.get("failed") or []),
+                    "held": len(v.get("held") or []),
+                }
+                for n, v in (r.summary.get("systems") or {}).items()
+            },
+        }
+        for r in recent
+    ]
     health = []
     last = runs[0]["systems"] if runs else {}
     for name in settings.systems:

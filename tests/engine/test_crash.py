@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from sync import commit
 from sync.store.models import Contact
-from sync.store.repo import Store
 from tests.engine_helpers import World
 
 # every scenario runs on SQLite and on PostgreSQL
@@ -24,7 +23,7 @@ def crash_before_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_a: object, **_k: object) -> None:
         raise Crash
 
-    monkeypatch.setattr(commit, "apply", boom)
+    monkeypatch.setattr(commit, "settle", boom)
 
 
 @pytest.mark.parametrize("dialer", [{}, {"write_only": True}])
@@ -39,10 +38,10 @@ def test_crash_after_push_then_rerun_creates_nothing_twice(
         with pytest.raises(Crash):
             w.sync()
     assert len(w.records("dialer")) == 5  # the writes landed, the commit did not
-    with w.store.session() as s:
-        in_flight = Store.unfinished_actions(s)
-        assert {a.state for a in in_flight} == {"done"}
-        assert len(in_flight) == 5
+    with w.store.run() as db:
+        in_flight = db.unfinished()
+    assert {a.state for a in in_flight} == {"done"}
+    assert len(in_flight) == 5
     report = w.sync()
     assert report.exit_code == 0
     assert len(w.records("dialer")) == 5
@@ -80,7 +79,7 @@ def test_a_crash_after_the_journal_keeps_the_history_of_the_base_it_committed(
     assert w.one("desk", "ada@example.org")["first_name"] == "Q"
     with w.store.session() as s:
         [contact] = s.scalars(select(Contact)).all()
-        changes = [(h.field, h.new_value) for h in Store.history(s, contact.id)]
+    changes = [(h.field, h.new_value) for h in w.store.history(contact.id)]
     assert ("first_name", "Q") in changes, changes
 
 

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from sync.store.models import Contact, Link
-from sync.store.repo import Store
 from tests.engine_helpers import World, held_deletions_world
 
 # every scenario runs on SQLite and on PostgreSQL
@@ -94,12 +93,10 @@ def test_manual_conflict_holds_the_field_and_resolution_propagates(tmp_path: Pat
     assert w.one("crm", "ada@example.org")["title"] == "Countess"
     assert w.one("desk", "ada@example.org")["title"] == "Duchess"
     assert w.one("desk", "ada@example.org")["city"] == "Rome"
-    with w.store.session() as s:
-        [(conflict, _)] = Store.conflicts(s)
-        assert conflict.base_value == "Analyst"
-        assert set(conflict.values) == {"crm", "desk"}
-        conflict.status, conflict.resolution = "resolved", "Duchess"
-        s.commit()
+    [(conflict, _)] = w.store.conflicts()
+    assert conflict.base_value == "Analyst"
+    assert set(conflict.values) == {"crm", "desk"}
+    assert w.store.resolve_conflict(conflict.id, "Duchess", "test")
     w.sync()
     assert w.one("crm", "ada@example.org")["title"] == "Duchess"
     assert w.sync().writes == 0
@@ -289,10 +286,10 @@ def test_a_conflict_keeps_when_each_value_changed_across_quiet_runs(tmp_path: Pa
     w.add("desk", email="ada@example.org", title="Duchess", updated_at="2024-03-01T00:00:00Z")
     w.sync()
     w.sync()  # a quiet run: the open conflict is carried, its times must survive
+    [(conflict, _)] = w.store.conflicts()
+    times = {sys: v["changed_at"][:10] for sys, v in conflict.values.items()}
     with w.store.session() as s:
-        [(conflict, _)] = Store.conflicts(s)
-        times = {sys: v["changed_at"][:10] for sys, v in conflict.values.items()}
-        updated = {ln.system: ln.vendor_updated for ln in Store.links(s)}
+        updated = {ln.system: ln.vendor_updated for ln in s.scalars(select(Link))}
     assert times == {"crm": "2024-02-01", "desk": "2024-03-01"}
     assert all(v is not None and v.year == 2024 for v in updated.values()), updated
 
@@ -301,10 +298,8 @@ def test_a_dry_run_does_not_hide_the_held_deletions(tmp_path: Path) -> None:
     """Status, metrics and the review page show the last real run's held deletions."""
     w = held_deletions_world(tmp_path)
     w.sync()
-    with w.store.session() as s:
-        held = [a.vendor_id for a in Store.held_deletions(s)]
-        assert len(held) == 3 and Store.count_held_deletions(s) == 3
+    held = [h.vendor_id for h in w.store.held_deletions()]
+    assert len(held) == 3 and w.store.count_held_deletions() == 3
     w.sync(dry_run=True)
-    with w.store.session() as s:
-        assert [a.vendor_id for a in Store.held_deletions(s)] == held
-        assert Store.count_held_deletions(s) == 3
+    assert [h.vendor_id for h in w.store.held_deletions()] == held
+    assert w.store.count_held_deletions() == 3

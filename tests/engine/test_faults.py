@@ -15,7 +15,7 @@ from sync.errors import TransientError
 from sync.report import RunReport
 from sync.sandbox.base import REQUEST_FAULTS, Faults
 from sync.sandbox.serve import VENDORS
-from sync.store.models import Action
+from sync.store.models import JournalEntry
 from tests.engine_helpers import World
 from tests.sandbox_world import EDITED, PEOPLE, RENAMED, Sandbox, change
 
@@ -74,7 +74,9 @@ def faulty_runs(sb: Sandbox, reference: dict[str, Any], rate: float, most: int) 
     for n in range(most):
         report = sb.run()
         with sb.store.session() as s:
-            entries = s.scalars(select(Action).where(Action.run_id == report.run_id)).all()
+            entries = s.scalars(
+                select(JournalEntry).where(JournalEntry.run_id == report.run_id)
+            ).all()
             unfinished = [a for a in entries if a.state not in ("done", "held")]
         # every write that did not go through is in the report, with its reason
         assert push_failures(report) == len(unfinished), (report.to_dict(), unfinished)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import sync.engine
+import sync.decide
 from tests.engine_helpers import World
 from tests.helpers import settings_from
 
@@ -23,13 +23,13 @@ WITH_TITLE = NAME_ONLY + 'title = { path = "job" }\n'
 def planned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The contact of every plan_contact call."""
     calls: list[str] = []
-    real = sync.engine.plan_contact
+    real = sync.decide.plan_contact
 
     def counting(contact_id: str, *args: Any, **kw: Any) -> Any:
         calls.append(contact_id)
         return real(contact_id, *args, **kw)
 
-    monkeypatch.setattr(sync.engine, "plan_contact", counting)
+    monkeypatch.setattr(sync.decide, "plan_contact", counting)
     return calls
 
 

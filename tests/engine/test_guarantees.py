@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from sync.connectors import memory
 from sync.connectors.base import Listing
-from sync.store.models import Action, Cursor
+from sync.store.models import Cursor, JournalEntry
 from sync.store.repo import now
 from tests.engine_helpers import World
 
@@ -94,7 +94,9 @@ def test_the_whole_plan_is_journalled_before_the_first_request(
     async def spy(self: Any, payload: dict[str, Any], *, email: str | None = None) -> Any:
         if not seen:
             with w.store.session() as s:
-                pending = s.scalars(select(Action).where(Action.state == "pending")).all()
+                pending = s.scalars(
+                    select(JournalEntry).where(JournalEntry.state == "pending")
+                ).all()
                 seen.append(len(pending))
         return await original(self, payload, email=email)
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from sync import lease
 from sync.engine import Engine
 from sync.errors import LeaseLost, UsageError
-from sync.lease import LeaseKeeper
-from sync.store.models import Contact, Lease, Run
+from sync.lease import LeaseKeeper, default_holder
+from sync.store.leases import Claim
+from sync.store.models import Contact, Run
 from sync.store.repo import Store
 from tests.engine_helpers import World
 
@@ -27,24 +33,35 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
-def expire(store: Store) -> None:
-    """Let the lease run out without waiting for it."""
-    with store.session() as s:
-        s.execute(update(Lease).values(expires_at=lease.db_now(s)))
-        s.commit()
+class Clock:
+    """A clock the test moves on: expiry without waiting for it."""
+
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def move(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
 
 
 def test_one_holder_at_a_time_and_takeover_after_expiry(url: str) -> None:
     store = Store(url)
-    first, second = LeaseKeeper(store, "first", 30), LeaseKeeper(store, "second", 30)
+    clock = Clock()
+    first = LeaseKeeper(store, "first", 30, clock)
+    second = LeaseKeeper(store, "second", 30, clock)
     assert first.acquire() and first.token == 1
+    clock.move(29)
     assert not second.acquire(), "a live lease was taken"
     assert first.acquire(), "the holder could not renew its own lease"
-    expire(store)
+    clock.move(29)
+    assert not second.acquire(), "renewing did not extend the lease"
+    clock.move(2)
     assert second.acquire()
     assert second.token == 2, "a takeover must advance the fencing token"
     assert not first.renew() and not first.held
-    info = lease.current(store)
+    info = lease.current(store, clock)
     assert info is not None and info.holder == "second" and info.live
 
 
@@ -65,11 +82,44 @@ def test_kept_refuses_while_another_holds_it_and_names_the_holder(url: str) -> N
 
 def test_kept_renews_while_the_block_runs(url: str) -> None:
     store = Store(url)
-    keeper = LeaseKeeper(store, "slow", 1.5)
-    with keeper.kept():
-        time.sleep(2.5)  # longer than the ttl: only renewal keeps it ours
-        assert not LeaseKeeper(store, "other", 1.5).acquire()
-    assert LeaseKeeper(store, "other", 1.5).acquire(), "not released after the block"
+    clock = Clock()
+    keeper = LeaseKeeper(store, "slow", 30, clock)
+    other = LeaseKeeper(store, "other", 30, clock)
+
+    def renewed_after(at: datetime) -> None:
+        deadline = time.monotonic() + 10
+        while (info := lease.current(store, clock)) is None or info.expires_at <= at:
+            assert time.monotonic() < deadline, "the lease was not renewed"
+            time.sleep(0.01)
+
+    with keeper.kept(every=0.02):
+        for _ in range(3):  # 60 s of the lease's clock: longer than the ttl
+            clock.move(20)
+            renewed_after(clock.at)
+            assert not other.acquire(), "taken while the block ran"
+    assert other.acquire(), "not released after the block"
+
+
+def test_a_dead_holder_on_this_host_loses_the_lease_at_once(url: str) -> None:
+    """kill -9 left the lease behind; a holder on another host keeps it until it expires."""
+    store = Store(url)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    here = socket.gethostname()
+    assert LeaseKeeper(store, f"{here}:{dead.pid}:abcdef", 300).acquire()
+    assert LeaseKeeper(store, default_holder(), 300).acquire(), "waited for a dead holder"
+    named = f"daemon-1:{dead.pid}:abcdef@{here}"  # a configured name carries the host
+    assert LeaseKeeper(store, named, 300).acquire() is False  # the live one above holds it
+    store.leases.expire()
+    assert LeaseKeeper(store, named, 300).acquire()
+    assert LeaseKeeper(store, default_holder("daemon-2"), 300).acquire(), "named holder kept it"
+    store.leases.expire()
+    assert LeaseKeeper(store, f"elsewhere.example:{dead.pid}:abcdef", 300).acquire()
+    assert not LeaseKeeper(store, default_holder(), 300).acquire(), "took another host's lease"
+    alive = f"{here}:{os.getpid()}:abcdef"  # this very process: alive
+    store.leases.expire()
+    assert LeaseKeeper(store, alive, 300).acquire()
+    assert not LeaseKeeper(store, default_holder(), 300).acquire(), "took a live holder's lease"
 
 
 def test_a_run_that_lost_the_lease_commits_nothing(tmp_path: Path, url: str) -> None:
@@ -77,8 +127,8 @@ def test_a_run_that_lost_the_lease_commits_nothing(tmp_path: Path, url: str) -> 
     world.add("a", email="ada@example.org", first_name="Ada")
     keeper = LeaseKeeper(world.store, "old-leader", 30)
     assert keeper.acquire()
-    expire(world.store)
-    assert LeaseKeeper(world.store, "new-leader", 30).acquire()
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    assert LeaseKeeper(world.store, "new-leader", 30, lambda: later).acquire()
     engine = Engine(world.settings, world.store, holder=keeper.holder, fence=keeper.fence)
     with pytest.raises(LeaseLost):
         asyncio.run(engine.run())
@@ -98,12 +148,12 @@ def test_lease_lost_mid_run_stops_the_commits(tmp_path: Path, pg_url: str) -> No
     assert keeper.acquire()
     commits: list[int] = []
 
-    def fence(s: Session) -> None:
+    def fence(extend: Callable[[Claim], bool]) -> None:
         commits.append(1)
         if len(commits) == 2:  # after the run row, before the journal: a takeover happens
-            expire(world.store)
-            assert LeaseKeeper(world.store, "new-leader", 30).acquire()
-        keeper.fence(s)
+            later = datetime.now(UTC) + timedelta(seconds=31)
+            assert LeaseKeeper(world.store, "new-leader", 30, lambda: later).acquire()
+        keeper.fence(extend)
 
     engine: Any = Engine(world.settings, world.store, holder=keeper.holder, fence=fence)
     with pytest.raises(LeaseLost):
@@ -141,7 +191,7 @@ def test_once_that_loses_the_lease_mid_run_says_so_and_exits_2(
     )
     (tmp_path / "a.csv").write_text("id,email\n1,ada@example.org\n")
 
-    def taken(self: LeaseKeeper, s: Session) -> None:
+    def taken(self: LeaseKeeper, extend: Callable[[Claim], bool]) -> None:
         raise LeaseLost(f"{self.holder} lost the sync lease; this run's commit is refused")
 
     monkeypatch.setattr(LeaseKeeper, "fence", taken)

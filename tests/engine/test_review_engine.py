@@ -8,13 +8,11 @@ from pathlib import Path
 from rich.console import Console
 
 from sync import conflicts, explain
-from sync.store.repo import Store
 from tests.engine_helpers import World, held_deletions_world
 
 
 def _held(w: World) -> list[tuple[int, str]]:
-    with w.store.session() as s:
-        return [(a.id, a.vendor_id or "") for a in Store.held_deletions(s)]
+    return [(h.entry_id, h.vendor_id or "") for h in w.store.held_deletions()]
 
 
 def test_an_allowed_deletion_is_carried_out_by_the_next_run_and_only_once(
@@ -25,15 +23,12 @@ def test_an_allowed_deletion_is_carried_out_by_the_next_run_and_only_once(
     held = _held(w)
     assert len(held) == 3 and len(w.records("desk")) == 8
     first_id, first_vendor = held[0]
-    with w.store.session() as s:
-        assert Store.allow_deletion(s, first_id) is not None
-        s.commit()
+    assert w.store.allow_deletion(first_id)
     report = w.sync()
     assert len(w.records("desk")) == 7  # the allowed one, everywhere; the others still held
     assert report.system("crm").held
     assert sorted(v for _, v in _held(w)) == sorted(v for _, v in held[1:])
-    with w.store.session() as s:
-        assert Store.allowed_deletions(s) == []  # used up: it allows nothing more
+    assert w.store.allowed_deletions() == []  # used up: it allows nothing more
     w.sync()
     assert len(w.records("desk")) == 7
     assert first_vendor not in {v for _, v in _held(w)}
@@ -43,9 +38,8 @@ def test_only_a_held_deletion_can_be_allowed(tmp_path: Path) -> None:
     w = World(tmp_path, ["crm", "desk"])
     w.add("crm", email="ada@example.org")
     w.sync()
-    with w.store.session() as s:
-        assert Store.allow_deletion(s, 1) is None  # a done create, not a held deletion
-        assert Store.allow_deletion(s, 999) is None
+    assert not w.store.allow_deletion(1)  # a done create, not a held deletion
+    assert not w.store.allow_deletion(999)
 
 
 def test_history_names_the_system_and_run_behind_each_value(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from sync.engine import CRASH_ENV, Engine
 from sync.report import RunReport
 from sync.sandbox.base import LoggedRequest
 from sync.sandbox.serve import VENDORS, Served, emulator_for, serve
-from sync.store.models import Action, Run
+from sync.store.models import JournalEntry, Run
 from sync.store.repo import Store
 from tests.sandbox_world import EDITED, PEOPLE, RENAMED, change
 
@@ -309,7 +309,7 @@ def check_point(point: Point, world: World, reference: dict[str, Any]) -> None:
     )
     with world.store.session() as s:
         crashed = s.scalars(select(Run).where(Run.status == "running")).one()
-        in_flight = s.scalars(select(Action).where(Action.run_id == crashed.id)).all()
+        in_flight = s.scalars(select(JournalEntry).where(JournalEntry.run_id == crashed.id)).all()
         journalled = {(a.system, a.kind) for a in in_flight}
         dialer_pending = {
             a.email

@@ -113,7 +113,7 @@ def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_r
     from sync.cli import main
     from sync.config import load_config
     from sync.push import STOPPED
-    from sync.store.models import Action, Run
+    from sync.store.models import JournalEntry, Run
     from sync.store.repo import Store
 
     people = [
@@ -159,7 +159,7 @@ def test_sigterm_mid_push_finishes_what_is_in_flight_journals_it_and_sends_the_r
         with store.session() as s:
             [run] = s.scalars(select(Run)).all()
             assert run.status != "running", "the stopped run was not committed"
-            journal = s.scalars(select(Action).where(Action.run_id == run.id)).all()
+            journal = s.scalars(select(JournalEntry).where(JournalEntry.run_id == run.id)).all()
             assert {a.state for a in journal} <= {"done", "failed"}
             assert sum(a.state == "done" for a in journal) == sent_before
             assert all(a.error == STOPPED for a in journal if a.state == "failed")

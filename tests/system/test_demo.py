@@ -24,8 +24,7 @@ def test_demo_flows_among_all_five_and_settles(tmp_path: Path) -> None:
     settings = load_config(tmp_path / "demo" / "sync.toml")
     store = Store(settings.state_url)
     try:
-        with store.session() as s:
-            first, second = sorted(Store.recent_runs(s), key=lambda r: r.id)
+        first, second = sorted(store.recent_runs(), key=lambda r: r.id)
         systems = first.summary["systems"]
         assert {n: s["created"] > 0 for n, s in systems.items()} == dict.fromkeys(systems, True)
         assert all(

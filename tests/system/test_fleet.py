@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from sync.sandbox.base import LoggedRequest
 from sync.sandbox.serve import free_port
-from sync.store.models import Action, Run
+from sync.store.models import JournalEntry, Run
 from sync.store.repo import Store
 from tests import pgcluster
 from tests.fleet_world import FleetWorld, build
@@ -165,7 +165,7 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
             after = [r for r in runs if dead and r.id > dead[-1].id and r.finished_at]
             if not after:
                 return None
-            entries = s.scalars(sa.select(Action).where(Action.run_id == dead[-1].id))
+            entries = s.scalars(sa.select(JournalEntry).where(JournalEntry.run_id == dead[-1].id))
             return runs, Counter(a.state for a in entries)
 
     try:

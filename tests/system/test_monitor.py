@@ -10,7 +10,6 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from sync import lease
 from sync.connectors import memory
 from sync.connectors.base import Listing
 from sync.daemon import Daemon
@@ -18,7 +17,7 @@ from sync.errors import TransientError
 from sync.lease import LeaseKeeper
 from sync.monitor import app
 from sync.sandbox.serve import emulator_for
-from sync.store.models import Cursor, Lease
+from sync.store.models import Cursor
 from sync.store.repo import Store, now
 from tests.engine_helpers import World
 from tests.helpers import settings_from
@@ -87,10 +86,8 @@ async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> Non
     await _tick(daemon)
     assert daemon.keeper is not None and daemon.keeper.held
     # another replica takes the lease over (say this one was paused past the expiry)
-    with w.store.session() as s:
-        s.execute(update(Lease).values(expires_at=lease.db_now(s)))
-        s.commit()
-    assert LeaseKeeper(w.store, "new-leader", 300).acquire()
+    later = now() + timedelta(seconds=w.settings.lease_ttl + 1)
+    assert LeaseKeeper(w.store, "new-leader", 300, clock=lambda: later).acquire()
     daemon.renew()
     lost = await get(daemon, "/healthz")
     assert lost.status_code == 503 and lost.json()["lease_lost"]
@@ -151,8 +148,7 @@ def test_full_scans_fall_due_from_the_store_not_from_the_process(tmp_path: Path)
         daemon.tick()
         assert daemon.store is not None and daemon.keeper is not None
         daemon.keeper.release()  # as at a clean stop: the next daemon may take the lease
-        with daemon.store.session() as s:
-            [run] = Store.recent_runs(s, 1)
+        [run] = daemon.store.recent_runs(1)
         daemon.store.dispose()
         assert run.id not in runs, "the daemon did not run"
         runs.append(run.id)

@@ -24,7 +24,7 @@ from sync import lease
 from sync.demo import write_config
 from sync.sandbox.base import LoggedRequest
 from sync.sandbox.serve import Served, emulator_for, free_port, serve
-from sync.store.models import Action, Run
+from sync.store.models import JournalEntry, Run
 from sync.store.repo import Store
 
 pytestmark = pytest.mark.postgres
@@ -167,7 +167,7 @@ def test_leader_killed_mid_run_standby_finishes_without_double_writes(
             assert victim_runs and all(r.status != "running" for r in victim_runs)
             ids = [r.id for r in victim_runs]
             states = Counter(
-                a.state for a in s.scalars(select(Action).where(Action.run_id.in_(ids)))
+                a.state for a in s.scalars(select(JournalEntry).where(JournalEntry.run_id.in_(ids)))
             )
             assert states["recovered"] >= 1, states
 

@@ -163,6 +163,7 @@ def test_no_secret_of_any_auth_kind_leaks(tmp_path: Path, vendor: str, fmt: str)
     ok, refused = reports
     assert ok.exit_code == 0, ok.to_dict()
     reasons = [f["reason"] for r in refused.systems.values() for f in r.failed]
+    reasons += [r.failure for r in refused.systems.values() if r.failure]  # the system's own
     assert any("credentials" in r or "401" in r or "refused" in r for r in reasons), reasons
 
     secrets = {*good.values(), *bad.values(), *issued_tokens(transport.bodies)}

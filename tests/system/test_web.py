@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from sync.config import ReviewSpec
-from sync.store.repo import Store
 from sync.web import create_app
 from tests.engine_helpers import World, held_deletions_world
 
@@ -62,9 +61,8 @@ def dump(w: World) -> str:
 
 
 def conflict_id(w: World) -> int:
-    with w.store.session() as s:
-        [(conflict, _)] = Store.conflicts(s)
-        return conflict.id
+    [(conflict, _)] = w.store.conflicts()
+    return conflict.id
 
 
 def test_pages_show_conflicts_failures_runs_and_why(tmp_path: Path) -> None:

@@ -1,0 +1,353 @@
+"""One run's reads and commits, in one session whose every commit the lease fences.
+
+start_run      the run row                                  (commit)
+unfinished     journal entries an interrupted run left
+recovered      their contacts marked dirty, dead runs crashed (commit)
+cursors, link_hashes, view    what the run decides over
+journal        the plan, held deletions and the decision's changes to what exists,
+               with the history that explains them           (commit)
+finish_actions each batch of answers                         (commit)
+finish         links, new contacts, conflicts, history, cursors, the run's summary
+               (one commit: the commit of the run)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import and_, bindparam, event, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from sync.commit import Final
+from sync.decision import Decision
+from sync.observe import Hashes
+from sync.plan import Action
+from sync.rows import CursorRow, JournalRow, View
+from sync.states import FINISHED, LIVE, JournalState, Kind, RunStatus
+from sync.store.convert import (
+    CONFLICTS,
+    CONTACT_COLS,
+    CONTACTS,
+    CURSORS,
+    HISTORY,
+    JOURNAL,
+    LINK_COLS,
+    LINKS,
+    chunks,
+    conflict_row,
+    contact_row,
+    cursor_row,
+    journal_row,
+    link_row,
+    now,
+)
+from sync.store.leases import Claim, extend
+from sync.store.models import (
+    Conflict,
+    Contact,
+    Cursor,
+    JournalEntry,
+    Link,
+    Run,
+)
+
+# called before every commit with that commit's `extend`; raises LeaseLost to refuse it
+Fence = Callable[[Callable[[Claim], bool]], None]
+
+
+class RunTx:
+    def __init__(self, s: Session, fence: Fence | None) -> None:
+        self.s = s
+        if fence is not None:
+            event.listen(s, "before_commit", lambda sess: fence(lambda c: extend(sess, c)))
+
+    # --- the run row and recovery ----------------------------------------------------------
+
+    def planned_with(self) -> str | None:
+        """The plan key of the last finished full planning (see Engine.plan_key)."""
+        q = select(Run.summary).where(Run.status.in_(FINISHED)).order_by(Run.id.desc()).limit(1)
+        summary = self.s.scalar(q) or {}
+        value = summary.get("planned_with")
+        return value if isinstance(value, str) else None
+
+    def start_run(self, holder: str | None) -> int:
+        run = Run(started_at=now(), status=RunStatus.RUNNING, summary={}, holder=holder)
+        self.s.add(run)
+        self.s.commit()
+        return run.id
+
+    def unfinished(self) -> list[JournalRow]:
+        """Journal entries of runs that never committed (what was in flight at a crash) and
+        that no later run has settled, and creates of any run whose outcome is unknown."""
+        crashed = and_(
+            Run.status.in_((RunStatus.RUNNING, RunStatus.CRASHED)),
+            JournalEntry.state.in_((JournalState.PENDING, JournalState.UNKNOWN, JournalState.DONE)),
+        )
+        q = (
+            select(JournalEntry)
+            .join(Run, Run.id == JournalEntry.run_id)
+            .where(or_(crashed, JournalEntry.state == JournalState.UNKNOWN))
+            .order_by(JournalEntry.id)
+        )
+        return [journal_row(e) for e in self.s.scalars(q)]
+
+    def recovered(self, run_id: int, dirty: Iterable[str]) -> None:
+        for part in chunks(sorted(dirty)):
+            self.s.execute(update(Contact).where(Contact.id.in_(part)).values(dirty=True))
+        self.s.execute(
+            update(Run)
+            .where(Run.status == RunStatus.RUNNING, Run.id != run_id)
+            .values(status=RunStatus.CRASHED, finished_at=now())
+        )
+        self.s.commit()
+
+    # --- what the run decides over ---------------------------------------------------------
+
+    def cursors(self) -> dict[str, CursorRow]:
+        return {c.system: cursor_row(c) for c in self.s.scalars(select(Cursor))}
+
+    def link_hashes(self) -> Hashes:
+        """{system: {vendor ID: (snapshot hash, raw record hash)}}, ("", None) if gone, for
+        every link, without loading the links: what a full scan compares records with."""
+        out: Hashes = {}
+        q = select(Link.system, Link.vendor_id, Link.snapshot_hash, Link.raw_hash, Link.gone)
+        for system, vendor_id, digest, raw, gone in self.s.execute(q):
+            out.setdefault(system, {})[vendor_id] = ("", None) if gone else (digest, raw)
+        return out
+
+    def view(self, *, everything: bool, by_system: dict[str, list[str]], emails: set[str]) -> View:
+        """`everything`: every contact and link. Else the contacts with a listed record (by
+        vendor ID in `by_system`, or by email) and those with work pending (dirty, live
+        conflicts), with all their links: an incremental run costs what changed."""
+        s = self.s
+        conflicts = [
+            conflict_row(c) for c in s.scalars(select(Conflict).where(Conflict.status.in_(LIVE)))
+        ]
+        if everything:
+            contacts = [contact_row(r) for r in s.execute(select(*CONTACT_COLS))]
+            links = [link_row(r) for r in s.execute(select(*LINK_COLS))]
+        else:
+            ids = set(s.scalars(select(Contact.id).where(Contact.dirty.is_(True))))
+            ids |= {c.contact_id for c in conflicts}
+            for part in chunks(sorted(emails)):
+                ids.update(s.scalars(select(Contact.id).where(Contact.email.in_(part))))
+            for system, vendor_ids in by_system.items():
+                for part in chunks(vendor_ids):
+                    q = select(Link.contact_id).where(
+                        Link.system == system, Link.vendor_id.in_(part)
+                    )
+                    ids.update(s.scalars(q))
+            contacts, links = [], []
+            for part in chunks(sorted(ids)):
+                q = select(*CONTACT_COLS).where(CONTACTS.c.id.in_(part))
+                contacts += [contact_row(r) for r in s.execute(q)]
+                links += [
+                    link_row(r)
+                    for r in s.execute(select(*LINK_COLS).where(LINKS.c.contact_id.in_(part)))
+                ]
+        allowed = s.execute(
+            select(JournalEntry.id, JournalEntry.system, JournalEntry.vendor_id).where(
+                JournalEntry.state == JournalState.ALLOWED
+            )
+        )
+        unlinked = s.execute(
+            select(JournalEntry.system, JournalEntry.contact_id).where(
+                JournalEntry.state == JournalState.UNLINKED
+            )
+        )
+        counts = s.execute(
+            select(Link.system, func.count()).where(Link.gone.is_(False)).group_by(Link.system)
+        )
+        return View.of(
+            contacts,
+            links,
+            conflicts,
+            allowed={(system, vid or ""): i for i, system, vid in allowed},
+            unlinked={(system, cid) for system, cid in unlinked},
+            linked={system: int(n) for system, n in counts},
+        )
+
+    # --- the journal -----------------------------------------------------------------------
+
+    def journal(self, run_id: int, decision: Decision) -> list[int]:
+        """The plan (pending) and the held deletions, with every change the decision makes
+        to what already exists; their IDs in the order of `decision.actions`."""
+        s, stamp = self.s, now()
+        ids = self._insert_entries(run_id, [_entry(a) for a in decision.actions], stamp)
+        held: list[dict[str, Any]] = [
+            {
+                "system": h.system,
+                "contact_id": h.contact_id,
+                "email": None,
+                "kind": Kind.DELETE,
+                "vendor_id": h.vendor_id,
+                "fields": {},
+                "state": JournalState.HELD,
+                "error": h.why,
+            }
+            for h in decision.held
+        ]
+        self._insert_entries(run_id, held, stamp)
+        at = decision.at
+        for stamped in (True, False):
+            rows = [
+                {
+                    "id": c.id,
+                    "email": c.email,
+                    "base": c.base,
+                    "dirty": c.dirty,
+                    "deleted_at": c.deleted_at,
+                    **({"updated_at": at} if stamped else {}),
+                }
+                for c in decision.changed
+                if (c.id in decision.stamped) is stamped
+            ]
+            if rows:
+                s.execute(update(Contact), rows)
+        if decision.gone:
+            s.execute(update(Link), [{"id": i, "gone": True} for i in decision.gone])
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for ch in decision.conflict_changes:
+            row: dict[str, Any] = {"id": ch.id}
+            if ch.status is not None:
+                row |= {"status": ch.status, "resolved_at": ch.resolved_at}
+            if ch.values is not None:
+                row["values"] = ch.values
+            by_keys.setdefault(tuple(sorted(row)), []).append(row)
+        for rows in by_keys.values():
+            s.execute(update(Conflict), rows)
+        if decision.released:
+            released = [{"id": i, "state": JournalState.RELEASED} for i in decision.released]
+            s.execute(update(JournalEntry), released)
+        self._history(decision.history_now())
+        s.commit()
+        return ids
+
+    def _insert_entries(self, run_id: int, rows: list[dict[str, Any]], stamp: Any) -> list[int]:
+        """One executemany (no ORM objects: an initial sync journals one per create)."""
+        if not rows:
+            return []
+        values = [{**row, "run_id": run_id, "created_at": stamp} for row in rows]
+        q = insert(JOURNAL).returning(JOURNAL.c.id, sort_by_parameter_order=True)
+        return list(self.s.connection().execute(q, values).scalars())
+
+    def _history(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.s.connection().execute(insert(HISTORY), rows)
+
+    def finish_actions(self, results: list[tuple[int, str, str | None, str | None]]) -> None:
+        """A batch of answers, one executemany (ORM bulk update by primary key)."""
+        stamp = now()
+        rows = [
+            {"id": i, "state": st, "vendor_id": vid, "error": err, "finished_at": stamp}
+            for i, st, vid, err in results
+        ]
+        if rows:
+            self.s.execute(update(JournalEntry), rows)
+        self.s.commit()
+
+    # --- the commit of the run -------------------------------------------------------------
+
+    def finish(
+        self,
+        run_id: int,
+        decision: Decision,
+        final: Final,
+        settle: dict[int, str],
+        status: str,
+        summary: dict[str, Any],
+    ) -> None:
+        """Everything the run learnt, in one transaction. Deleted links go first (a re-created
+        link may take a dropped one's place), changed links before new ones (a vendor ID may
+        move between them), new contacts before the rows that point at them."""
+        s, conn, stamp = self.s, self.s.connection(), now()
+        for part in chunks(final.dropped):
+            conn.execute(LINKS.delete().where(LINKS.c.id.in_(part)))
+        if final.raw_fixes:
+            q = (
+                update(LINKS)
+                .where(
+                    LINKS.c.system == bindparam("b_system"), LINKS.c.vendor_id == bindparam("b_vid")
+                )
+                .values(raw_hash=bindparam("b_raw"))
+            )
+            conn.execute(
+                q, [{"b_system": a, "b_vid": v, "b_raw": r} for a, v, r in final.raw_fixes]
+            )
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in final.link_updates:
+            by_keys.setdefault(tuple(sorted(row)), []).append(row)
+        for rows in by_keys.values():
+            s.execute(update(Link), rows)
+        contacts = [
+            {
+                "id": c.id,
+                "email": c.email,
+                "base": c.base,
+                "dirty": c.dirty,
+                "deleted_at": c.deleted_at,
+                "created_at": decision.at,
+                "updated_at": decision.at,
+            }
+            for c in final.new_contacts
+        ]
+        if contacts:
+            conn.execute(insert(CONTACTS), contacts)
+        for part in chunks(final.dirty):
+            conn.execute(update(CONTACTS).where(CONTACTS.c.id.in_(part)).values(dirty=True))
+        conflicts = [
+            {
+                "contact_id": c.contact_id,
+                "field": c.field,
+                "base_value": c.base_value,
+                "values": c.values,
+                "status": c.status,
+                "resolution": c.resolution,
+                "resolved_by": c.resolved_by,
+                "run_id": c.run_id,
+                "created_at": c.created_at,
+                "resolved_at": c.resolved_at,
+            }
+            for c in decision.new_conflicts
+        ]
+        if conflicts:
+            conn.execute(insert(CONFLICTS), conflicts)
+        self._history(decision.history_later())
+        if final.new_links:
+            conn.execute(insert(LINKS), final.new_links)
+        for row in final.cursors:
+            values = {k: v for k, v in row.items() if k not in ("new", "system")}
+            if row["new"]:
+                conn.execute(insert(CURSORS).values(system=row["system"], **values))
+            else:
+                conn.execute(
+                    update(CURSORS).where(CURSORS.c.system == row["system"]).values(**values)
+                )
+        if settle:
+            s.execute(update(JournalEntry), [{"id": i, "state": st} for i, st in settle.items()])
+        self._end(run_id, status, summary, stamp)
+
+    def finish_dry(self, run_id: int, summary: dict[str, Any]) -> None:
+        self._end(run_id, RunStatus.DRY_RUN, summary, now())
+
+    def _end(self, run_id: int, status: str, summary: dict[str, Any], stamp: Any) -> None:
+        self.s.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(status=status, finished_at=stamp, summary=summary)
+        )
+        self.s.commit()
+
+
+def _entry(a: Action) -> dict[str, Any]:
+    return {
+        "system": a.system,
+        "contact_id": a.contact_id,
+        "email": a.email,
+        "kind": a.kind,
+        "vendor_id": a.vendor_id,
+        "fields": a.fields,
+        "state": JournalState.PENDING,
+        "error": None,
+    }
