@@ -18,19 +18,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from sync.decision import (
-    ConflictChange,
-    Decision,
-    LinkSeen,
-    NewConflict,
-    Recovered,
-    Rules,
-)
+from sync.changes import changes as changes_of
+from sync.changes import conflict_rows
+from sync.changes import snapshots as snapshots_of
+from sync.decision import Decision, LinkSeen, Recovered, Rules
 from sync.deletion_guard import infer
-from sync.diff import changed_fields
 from sync.history import field_rows
-from sync.match import Matched, Observed, RecordFailure, match
-from sync.merge import Change, MergeResult, OpenConflict, merge
+from sync.match import Matched, RecordFailure, match
+from sync.merge import OpenConflict, merge
 from sync.observe import Observations
 from sync.plan import Action, LinkState, plan_contact
 from sync.rows import ContactRow, LinkRow, View
@@ -132,8 +127,8 @@ class Round:
             self._delete_everywhere(contact, links)
             return
         seen = self.matched.obs.get(cid, {})
-        changes = self._changes(contact, links, seen)
-        snapshots = self._snapshots(links, seen)
+        changes = changes_of(contact, links, seen, rules.mappings)
+        snapshots = snapshots_of(links, seen, rules.mappings)
         deleting = self.deleted_by.get(cid, [])
         dropped: list[LinkRow] = []
         if deleting:
@@ -170,7 +165,13 @@ class Round:
         d.history += field_rows(
             cid, contact.base, result, changes, live, rules.policy, self.run_id, d.at
         )
-        self._conflicts(cid, result)
+        changed, new = conflict_rows(
+            cid, result, live, policy=rules.policy, run_id=self.run_id, at=d.at
+        )
+        d.conflict_changes += changed
+        d.new_conflicts += new
+        for c in new:
+            d.conflicts.update(list(c.values))  # each system in a new conflict
         if result.values != contact.base:  # a no-op run writes no row
             d.stamped.add(cid)
         email = result.values.get("email") or contact.email
@@ -268,91 +269,3 @@ class Round:
             d.actions += acts
             contact = replace(contact, dirty=False)
         self._settle(contact)
-
-    def _changes(
-        self, contact: ContactRow, links: dict[str, LinkRow], seen: dict[str, Observed]
-    ) -> dict[str, dict[str, Change]]:
-        changes: dict[str, dict[str, Change]] = {}
-        base = contact.base
-        for system, ob in seen.items():
-            read = self.rules.mappings[system].read_fields
-            if ob.new_link or system not in links:
-                found = {f: v for f, v in ob.record.items() if f in read and v != base.get(f)}
-                if not found:
-                    continue
-                changes[system] = {f: Change(system, v, ob.updated) for f, v in found.items()}
-                # no common ancestor: a differing value already agreed is the other side
-                for f in found:
-                    if base.get(f) is None:
-                        continue
-                    holder = next(
-                        (
-                            s
-                            for s, ln in links.items()
-                            if ln.snapshot.get(f) == base[f] and s not in seen
-                        ),
-                        None,
-                    )
-                    if holder:
-                        changes.setdefault(holder, {})[f] = Change(
-                            holder, base[f], links[holder].vendor_updated
-                        )
-                continue
-            diff = changed_fields(links[system].snapshot, ob.record, read)
-            if diff:
-                changes[system] = {f: Change(system, v, ob.updated) for f, v in diff.items()}
-        return changes
-
-    def _snapshots(self, links: dict[str, LinkRow], seen: dict[str, Observed]) -> dict[str, dict]:
-        """The new snapshot of each observed link: what it showed, plus the fields it never
-        shows (written only), carried over from the old snapshot."""
-        out = {}
-        for system, ob in seen.items():
-            read = self.rules.mappings[system].read_fields
-            old = links[system].snapshot if system in links and not ob.new_link else {}
-            carried = {f: v for f, v in old.items() if f not in read}
-            out[system] = {**carried, **ob.record}
-        return out
-
-    def _conflicts(self, cid: str, result: MergeResult) -> None:
-        d, rules = self.d, self.rules
-        per = dict(self.view.conflicts.get(cid, {}))
-        for conflict_id, status in result.settled.items():
-            for f, c in list(per.items()):
-                if c.id == conflict_id:
-                    d.conflict_changes.append(
-                        ConflictChange(c.id, status=status, resolved_at=c.resolved_at or d.at)
-                    )
-                    del per[f]
-        for fc in result.conflicts:
-            values = {
-                s: {"value": ch.value, "changed_at": ch.at.isoformat() if ch.at else None}
-                for s, ch in fc.changes.items()
-            }
-            if fc.existing is not None:
-                row = per.get(fc.field)
-                if row is not None:
-                    before = row.values or {}
-                    for s, v in values.items():  # an unchanged value keeps when it changed
-                        if v["changed_at"] is None and before.get(s, {}).get("value") == v["value"]:
-                            v["changed_at"] = before[s].get("changed_at")
-                    if values != before:  # a no-op run writes no row
-                        d.conflict_changes.append(ConflictChange(row.id, values=values))
-                continue
-            for s in fc.changes:
-                d.conflicts[s] += 1
-            won = fc.winner is not None
-            d.new_conflicts.append(
-                NewConflict(
-                    contact_id=cid,
-                    field=fc.field,
-                    base_value=fc.base,
-                    values=values,
-                    status=ConflictStatus.OPEN if fc.held else ConflictStatus.AUTO,
-                    run_id=self.run_id,
-                    created_at=d.at,
-                    resolution=fc.changes[fc.winner].value if fc.winner is not None else None,
-                    resolved_by=f"policy {rules.policy}: {fc.winner}" if won else None,
-                    resolved_at=d.at if won else None,
-                )
-            )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sync.contact import Record, Schema
 from sync.diff import raw_hash, raw_salt, record_hash
@@ -85,7 +86,7 @@ def duplicate_ids(records: list[tuple[str, str | None]]) -> dict[str, str]:
 
 def normalise(
     listed: Listed,
-    records: list[tuple[str, dict, str | None]],
+    records: list[tuple[str, dict[str, Any], str | None]],
     mapping: Mapping,
     schema: Schema,
     known: dict[str, tuple[str, str | None]] | None,

@@ -174,8 +174,13 @@ def test_deletions_above_the_fraction_are_held(tmp_path: Path) -> None:
     w = held_deletions_world(tmp_path)
     report = w.sync()
     assert report.system("crm").held and len(w.records("desk")) == 8
+    assert "3 of 8 contacts vanished" in report.system("crm").held[0]
+    # one more vanishes: still held, all four now, and nothing deleted in desk
     w.remove("crm", "p3@example.org")
-    assert len(w.records("desk")) == 8
+    again = w.sync()
+    assert "4 of 8 contacts vanished" in again.system("crm").held[0]
+    assert len(w.records("desk")) == 8 and again.system("desk").deleted == 0
+    assert len(w.store.held_deletions()) == 4
 
 
 def test_an_empty_system_on_the_first_run_is_normal(tmp_path: Path) -> None:
