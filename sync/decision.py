@@ -19,7 +19,8 @@ from sync.deletion_guard import Held
 from sync.mapping import Mapping
 from sync.match import RecordFailure
 from sync.plan import Action, Target
-from sync.rows import ContactRow, LinkRow
+from sync.rows import ContactRow, LinkRow, View
+from sync.states import ConflictStatus
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,17 @@ class Decision:
     held_why: dict[str, str] = field(default_factory=dict)
     conflicts: Counter[str] = field(default_factory=Counter)  # new conflicts per system
     deferred: Counter[str] = field(default_factory=Counter)  # creates waiting for a listing
+
+    def open_conflicts(self, view: View) -> int:
+        """Conflicts waiting for a person once this decision is committed."""
+        settled = {ch.id for ch in self.conflict_changes if ch.status is not None}
+        kept = sum(
+            1
+            for per in view.conflicts.values()
+            for c in per.values()
+            if c.status == ConflictStatus.OPEN and c.id not in settled
+        )
+        return kept + sum(1 for c in self.new_conflicts if c.status == ConflictStatus.OPEN)
 
     def history_now(self) -> list[dict[str, Any]]:
         """The history that goes with the journal's commit: existing contacts' (their new

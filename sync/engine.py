@@ -12,22 +12,22 @@ import os
 import signal
 import threading
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sync import commit
 from sync.config import Settings
 from sync.connectors import connector_class
 from sync.connectors.base import Connector
 from sync.decide import decide
-from sync.decision import Decision, Rules
+from sync.decision import Rules
 from sync.diff import record_hash
-from sync.plan import Action, Target
+from sync.plan import Target
 from sync.poll import observe, poll
 from sync.progress import SILENT, Progress
 from sync.push import Pusher
 from sync.recovery import recover
 from sync.report import RunReport
-from sync.states import ConflictStatus, RunStatus
+from sync.states import RunStatus
 from sync.store.repo import Store, now
 
 if TYPE_CHECKING:
@@ -132,9 +132,9 @@ class Engine:
             )
             if plans_all:
                 planned_with = plan_key  # every contact was planned, or is as planned
-            tell(decision, report)
+            report.take(decision)
             if dry_run:
-                report.plan = [describe(a) for a in decision.actions]
+                report.plan = [a.describe() for a in decision.actions]
                 report.status = RunStatus.DRY_RUN
                 db.finish_dry(run_id, report.to_dict())
                 return report
@@ -151,7 +151,7 @@ class Engine:
             final = commit.settle(decision, outcomes, view, report)
             final.cursors = commit.cursors(seen, decision.read_failed, cursors, pusher.failures, at)
             report.status = RunStatus.PARTIAL if report.exit_code else RunStatus.OK
-            report.open_conflicts = open_conflicts(decision, view)
+            report.open_conflicts = decision.open_conflicts(view)
             summary = {**report.to_dict(), "planned_with": planned_with}
             db.finish(run_id, decision, final, recovery.settle, report.status, summary)
         progress.finished()
@@ -193,43 +193,3 @@ class Engine:
             "policy": [settings.sync.conflict_policy, settings.sync.priority],
         }
         return record_hash(key)
-
-
-def tell(decision: Decision, report: RunReport) -> None:
-    """What the decision has to say in the run's report."""
-    for f in decision.failures:
-        report.system(f.system).fail(f.reason, f.vendor_id, f.email)
-    for system, why in decision.held_why.items():
-        count = sum(1 for h in decision.held if h.system == system)
-        report.system(system).held.append(f"{why} (run with --allow-mass-delete to apply them)")
-        report.notes.append(f"{system}: {count} deletion(s) held")
-    for system, n in decision.conflicts.items():
-        report.system(system).conflicts += n
-    for system, n in decision.deferred.items():
-        report.system(system).deferred += n
-        report.notes.append(
-            f"{system}: {n} create(s) wait for a complete listing of {system} "
-            "(it may hold them already)"
-        )
-    report.notes += decision.notes
-
-
-def open_conflicts(decision: Decision, view: Any) -> int:
-    settled = {ch.id for ch in decision.conflict_changes if ch.status is not None}
-    kept = sum(
-        1
-        for per in view.conflicts.values()
-        for c in per.values()
-        if c.status == ConflictStatus.OPEN and c.id not in settled
-    )
-    return kept + sum(1 for c in decision.new_conflicts if c.status == ConflictStatus.OPEN)
-
-
-def describe(a: Action) -> dict[str, Any]:
-    return {
-        "kind": str(a.kind),
-        "system": a.system,
-        "email": a.email,
-        "vendor_id": a.vendor_id,
-        "fields": a.fields,
-    }

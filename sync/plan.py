@@ -50,6 +50,16 @@ class Action:
     # an earlier attempt may have landed: send only through the vendor's duplicate check
     unless_exists: bool = False
 
+    def describe(self) -> dict[str, Any]:
+        """As a dry run prints it."""
+        return {
+            "kind": str(self.kind),
+            "system": self.system,
+            "email": self.email,
+            "vendor_id": self.vendor_id,
+            "fields": self.fields,
+        }
+
 
 @dataclass
 class Failure:

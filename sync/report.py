@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sync.decision import Decision
 
 
 @dataclass
@@ -61,6 +64,25 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def take(self, decision: Decision) -> None:
+        """What the run's decision has to say: failed records, held deletions, conflicts,
+        creates kept back, notes."""
+        for f in decision.failures:
+            self.system(f.system).fail(f.reason, f.vendor_id, f.email)
+        for system, why in decision.held_why.items():
+            count = sum(1 for h in decision.held if h.system == system)
+            self.system(system).held.append(f"{why} (run with --allow-mass-delete to apply them)")
+            self.notes.append(f"{system}: {count} deletion(s) held")
+        for system, n in decision.conflicts.items():
+            self.system(system).conflicts += n
+        for system, n in decision.deferred.items():
+            self.system(system).deferred += n
+            self.notes.append(
+                f"{system}: {n} create(s) wait for a complete listing of {system} "
+                "(it may hold them already)"
+            )
+        self.notes += decision.notes
 
 
 def print_run(report: RunReport, console: Console | None = None) -> None:

@@ -1,0 +1,73 @@
+"""Loading the View a run decides over: the contacts its listings touch (or all of them),
+their links, live conflicts, allowances, unlinked records and the links per system."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sync.rows import View
+from sync.states import LIVE, JournalState
+from sync.store.convert import (
+    CONTACT_COLS,
+    CONTACTS,
+    LINK_COLS,
+    LINKS,
+    chunks,
+    conflict_row,
+    contact_row,
+    link_row,
+)
+from sync.store.models import Conflict, Contact, JournalEntry, Link
+
+
+def load_view(
+    s: Session, *, everything: bool, by_system: dict[str, list[str]], emails: set[str]
+) -> View:
+    """`everything`: every contact and link. Else the contacts with a listed record (by
+    vendor ID in `by_system`, or by email) and those with work pending (dirty, live
+    conflicts), with all their links: an incremental run costs what changed."""
+    conflicts = [
+        conflict_row(c) for c in s.scalars(select(Conflict).where(Conflict.status.in_(LIVE)))
+    ]
+    if everything:
+        contacts = [contact_row(r) for r in s.execute(select(*CONTACT_COLS))]
+        links = [link_row(r) for r in s.execute(select(*LINK_COLS))]
+    else:
+        ids = set(s.scalars(select(Contact.id).where(Contact.dirty.is_(True))))
+        ids |= {c.contact_id for c in conflicts}
+        for part in chunks(sorted(emails)):
+            ids.update(s.scalars(select(Contact.id).where(Contact.email.in_(part))))
+        for system, vendor_ids in by_system.items():
+            for part in chunks(vendor_ids):
+                q = select(Link.contact_id).where(Link.system == system, Link.vendor_id.in_(part))
+                ids.update(s.scalars(q))
+        contacts, links = [], []
+        for part in chunks(sorted(ids)):
+            q = select(*CONTACT_COLS).where(CONTACTS.c.id.in_(part))
+            contacts += [contact_row(r) for r in s.execute(q)]
+            links += [
+                link_row(r)
+                for r in s.execute(select(*LINK_COLS).where(LINKS.c.contact_id.in_(part)))
+            ]
+    allowed = s.execute(
+        select(JournalEntry.id, JournalEntry.system, JournalEntry.vendor_id).where(
+            JournalEntry.state == JournalState.ALLOWED
+        )
+    )
+    unlinked = s.execute(
+        select(JournalEntry.system, JournalEntry.contact_id).where(
+            JournalEntry.state == JournalState.UNLINKED
+        )
+    )
+    counts = s.execute(
+        select(Link.system, func.count()).where(Link.gone.is_(False)).group_by(Link.system)
+    )
+    return View.of(
+        contacts,
+        links,
+        conflicts,
+        allowed={(system, vid or ""): i for i, system, vid in allowed},
+        unlinked={(system, cid) for system, cid in unlinked},
+        linked={system: int(n) for system, n in counts},
+    )
