@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from sync.states import RunStatus
+
 if TYPE_CHECKING:
     from sync.decision import Decision
 
@@ -39,7 +41,7 @@ class SystemReport:
 class RunReport:
     run_id: int | None = None
     dry_run: bool = False
-    status: str = "running"
+    status: str = RunStatus.RUNNING
     systems: dict[str, SystemReport] = field(default_factory=dict)
     plan: list[dict[str, Any]] = field(default_factory=list)
     open_conflicts: int = 0
