@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -75,9 +75,14 @@ async def test_health_turns_503_after_n_failed_runs_and_recovers(
 
 async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> None:
     w = World(tmp_path, ["crm", "desk"])
-    other = LeaseKeeper(w.store, "other-replica", 300)
+    at = [now()]  # the lease's clock, which the test moves on instead of waiting
+
+    def clock() -> datetime:
+        return at[0]
+
+    other = LeaseKeeper(w.store, "other-replica", 300, clock)
     assert other.acquire()
-    daemon = daemon_over(w)
+    daemon = Daemon(w.settings, clock=clock)
     await _tick(daemon)
     standby = await get(daemon, "/healthz")
     assert standby.status_code == 200 and standby.json()["role"] == "standby"
@@ -85,9 +90,9 @@ async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> Non
     other.release()
     await _tick(daemon)
     assert daemon.keeper is not None and daemon.keeper.held
-    # another replica takes the lease over (say this one was paused past the expiry)
-    later = now() + timedelta(seconds=w.settings.lease_ttl + 1)
-    assert LeaseKeeper(w.store, "new-leader", 300, clock=lambda: later).acquire()
+    # this replica is paused past the expiry, and another takes the lease over
+    at[0] += timedelta(seconds=w.settings.lease_ttl + 1)
+    assert LeaseKeeper(w.store, "new-leader", 300, clock).acquire()
     daemon.renew()
     lost = await get(daemon, "/healthz")
     assert lost.status_code == 503 and lost.json()["lease_lost"]
