@@ -175,7 +175,6 @@ class Round:
         if result.values != contact.base:  # a no-op run writes no row
             d.stamped.add(cid)
         email = result.values.get("email") or contact.email
-        contact = replace(contact, base=result.values, email=email)
         states: dict[str, LinkState] = {}
         for system, snap in snapshots.items():
             ob = seen[system]
@@ -187,7 +186,7 @@ class Round:
             if system not in states and ln not in dropped:
                 states[system] = LinkState(ln.vendor_id, ln.snapshot, ln.gone)
         for system in rules.targets:
-            key = (system, contact.email or "")
+            key = (system, email or "")
             if system not in states and key in self.adopted:
                 vid, snap = self.adopted[key]
                 states[system] = LinkState(vid, snap)
@@ -203,7 +202,8 @@ class Round:
         d.failures += [RecordFailure(f.system, f.reason, email=f.email) for f in fails]
         kept, retry = self._hold_creates(acts)
         d.actions += kept
-        self._settle(replace(contact, dirty=bool(fails) or retry))
+        dirty = bool(fails) or retry
+        self._settle(replace(contact, base=result.values, email=email, dirty=dirty))
 
     def _hold_creates(self, actions: list[Action]) -> tuple[list[Action], bool]:
         """Creates that must not go out now, and whether a later run must try again. Into a
