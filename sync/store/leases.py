@@ -122,10 +122,3 @@ class Leases:
                 .values(expires_at=moment(s, claim.clock))
             )
             s.commit()
-
-    def expire(self) -> None:
-        """Let the lease run out at once, whoever holds it (tests: a takeover without
-        waiting)."""
-        with self.sessions() as s:
-            s.execute(update(Lease).values(expires_at=moment(s, None)))
-            s.commit()

@@ -103,23 +103,28 @@ def test_kept_renews_while_the_block_runs(url: str) -> None:
 def test_a_dead_holder_on_this_host_loses_the_lease_at_once(url: str) -> None:
     """kill -9 left the lease behind; a holder on another host keeps it until it expires."""
     store = Store(url)
+    clock = Clock()
+
+    def keeper(holder: str) -> LeaseKeeper:
+        return LeaseKeeper(store, holder, 300, clock)
+
+    def takeover_after_expiry(holder: str) -> None:
+        clock.move(301)
+        assert keeper(holder).acquire()
+
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     here = socket.gethostname()
-    assert LeaseKeeper(store, f"{here}:{dead.pid}:abcdef", 300).acquire()
-    assert LeaseKeeper(store, default_holder(), 300).acquire(), "waited for a dead holder"
+    assert keeper(f"{here}:{dead.pid}:abcdef").acquire()
+    assert keeper(default_holder()).acquire(), "waited for a dead holder"
     named = f"daemon-1:{dead.pid}:abcdef@{here}"  # a configured name carries the host
-    assert LeaseKeeper(store, named, 300).acquire() is False  # the live one above holds it
-    store.leases.expire()
-    assert LeaseKeeper(store, named, 300).acquire()
-    assert LeaseKeeper(store, default_holder("daemon-2"), 300).acquire(), "named holder kept it"
-    store.leases.expire()
-    assert LeaseKeeper(store, f"elsewhere.example:{dead.pid}:abcdef", 300).acquire()
-    assert not LeaseKeeper(store, default_holder(), 300).acquire(), "took another host's lease"
-    alive = f"{here}:{os.getpid()}:abcdef"  # this very process: alive
-    store.leases.expire()
-    assert LeaseKeeper(store, alive, 300).acquire()
-    assert not LeaseKeeper(store, default_holder(), 300).acquire(), "took a live holder's lease"
+    assert not keeper(named).acquire(), "took a live holder's lease"  # this process holds it
+    takeover_after_expiry(named)
+    assert keeper(default_holder("daemon-2")).acquire(), "waited for a dead named holder"
+    takeover_after_expiry(f"elsewhere.example:{dead.pid}:abcdef")
+    assert not keeper(default_holder()).acquire(), "took another host's lease"
+    takeover_after_expiry(f"{here}:{os.getpid()}:abcdef")  # this very process: alive
+    assert not keeper(default_holder()).acquire(), "took a live holder's lease"
 
 
 def test_a_run_that_lost_the_lease_commits_nothing(tmp_path: Path, url: str) -> None:
