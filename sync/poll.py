@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sync.config import Settings
 from sync.connectors.base import Connector, Listing
-from sync.errors import AuthError, ConnectorError, SystemFailure
+from sync.errors import ConnectorError, SystemFailure
 from sync.observe import Hashes, Listed, Observations, normalise
 from sync.progress import Progress
 from sync.push import system_failure
@@ -49,12 +49,11 @@ async def poll(
             else:
                 assert cursor is not None
                 listing = await conn.list_changed(cursor.value)
+        except SystemFailure as exc:  # said once, for the system: not a failed record
+            failure = system_failure(exc)
+            listing = Listing(complete=False)
         except (ConnectorError, OSError) as exc:
-            if isinstance(exc, SystemFailure):
-                failure = system_failure(exc)
-            kind = "credentials" if isinstance(exc, AuthError) else "listing"
-            problem = f"{kind} failed: {exc}"
-            listing = Listing(complete=False, problems=[] if failure else [problem])
+            listing = Listing(complete=False, problems=[f"listing failed: {exc}"])
         listed = Listed(name, full, listing.complete, cursor=listing.cursor, failure=failure)
         listed.problems = list(listing.problems)
         progress.listed(name, len(listing.records), listing.complete)
