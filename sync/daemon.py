@@ -63,9 +63,7 @@ class Daemon:
         if self.store is None:
             self.store = Store(self.settings.state_connect_url)
         if self.keeper is None:
-            self.keeper = LeaseKeeper(
-                self.store, self.holder, self.settings.lease_ttl, self.clock
-            )
+            self.keeper = LeaseKeeper(self.store, self.holder, self.settings.lease_ttl, self.clock)
         self.keeper.store = self.store  # the same keeper (and token) across a reconnect
         return self.store, self.keeper
 
