@@ -38,9 +38,10 @@ def config_for(sb: Sandbox, tmp_path: Path) -> Path:
     return path
 
 
-def status(config: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+def status(config: Path, capsys: pytest.CaptureFixture[str], code: int = 0) -> dict:
+    """`status --format json`; exit 1 while the last run of a system failed."""
     capsys.readouterr()
-    assert main(["--config", str(config), "status", "--format", "json"]) == 0
+    assert main(["--config", str(config), "status", "--format", "json"]) == code
     return json.loads(capsys.readouterr().out)
 
 
@@ -68,7 +69,7 @@ def test_a_refused_create_is_recorded_shown_once_and_linked_by_a_person(
         "duplicate check refused it" in f["reason"] for f in refused.system("dialer").failed
     ] == [True]
     config = config_for(sb, tmp_path)
-    [shown] = status(config, capsys)["unlinked"]
+    [shown] = status(config, capsys, code=1)["unlinked"]  # the refusal failed that run
     assert (shown["system"], shown["email"]) == ("dialer", "ada@example.org")
     posts = [r for r in dialer.log if r.method == "POST"]
     for _ in range(2):
