@@ -287,8 +287,9 @@ def tls_run(tmp_path: Path, url: str, **extra: Any) -> Any:
 def test_tls_is_verified_by_default(tmp_path: Path, tls_server: Any) -> None:
     url, _, _ = tls_server
     report = tls_run(tmp_path, url)
-    [failure] = report.system("light").failed
-    assert "TLS certificate is not trusted" in failure["reason"]
+    light = report.system("light")
+    assert light.failed == []  # a system failure, said once for the system
+    assert "TLS certificate is not trusted" in (light.failure or "")
     assert report.system("mem").created == 0
 
 
