@@ -18,7 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
-from sync.config import Settings, find_config, load_config
+from sync.config import Settings, find_config, load_config, system_notes
 from sync.errors import ConfigError, Problem
 
 # Not cut to 80 columns when the output is a file or a pipe: a script reads whole lines.
@@ -58,6 +58,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args, systems=True)
     names = ", ".join(f"{n} ({s.connector})" for n, s in settings.systems.items())
     console.print(f"{find_config(args.config)}: OK; systems: {names}")
+    for note in system_notes(settings):
+        console.print(f"note: {note}", soft_wrap=True)
     if not args.connect:
         return 0
     from sync import probe

@@ -114,6 +114,15 @@ class Settings:
         return parse_duration(self.daemon.lease_ttl)
 
 
+def system_notes(settings: Settings) -> list[str]:
+    """What `check` tells about the systems beyond problems (a CSV file not made yet)."""
+    out = []
+    for name, system in settings.systems.items():
+        cls = connector_class(system.connector)
+        out += [f"systems.{name}: {n}" for n in (cls.notes(system) if cls else [])]
+    return out
+
+
 def find_config(explicit: str | None) -> Path:
     if explicit:
         return Path(explicit)

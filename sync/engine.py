@@ -78,6 +78,8 @@ class Engine:
         self, *, dry_run: bool = False, allow_mass_delete: bool = False, full_scan: bool = False
     ) -> RunReport:
         connectors = self.connect()
+        for conn in connectors.values():
+            conn.dry_run = dry_run  # a dry run's listings change nothing either
         try:
             return await self._run(connectors, dry_run, allow_mass_delete, full_scan)
         finally:

@@ -34,6 +34,8 @@ async def poll(
 ) -> dict[str, tuple[Listing, Listed]]:
     async def one(name: str, conn: Connector) -> tuple[str, Listing, Listed]:
         cursor = cursors.get(name)
+        # never listed completely: a CSV file may be missing yet (it is created then)
+        conn.first_listing = cursor is None or cursor.last_success is None
         full = (
             full_scan
             or not conn.can_list_changes

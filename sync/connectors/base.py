@@ -112,6 +112,11 @@ class Connector:
     answers_as_listed: ClassVar[bool] = False
     # the shipped mapping (sync.resources.shipped) a system uses when it names none
     default_mapping: ClassVar[str | None] = None
+    # the engine sets both before a run: a dry run changes nothing, its listings included; a
+    # first listing (the store knows nothing of this system yet) may find the system empty
+    # or absent (a CSV file is created then, and is an outage when missing later)
+    dry_run: bool = False
+    first_listing: bool = False
 
     def __init__(self, settings: SystemSettings, http: HttpClient | None = None) -> None:
         self.settings = settings
@@ -133,6 +138,11 @@ class Connector:
         """Options that are secrets: name -> (environment variable, file) naming the value.
         sync.toml resolves them with the auth secrets (settings.credentials.values[name])."""
         return {}
+
+    @classmethod
+    def notes(cls, settings: SystemSettings) -> list[str]:
+        """What `check` tells about this system that is not a problem (a file not made yet)."""
+        return []
 
     @classmethod
     def build(

@@ -1,9 +1,17 @@
-"""A CSV file as a system: imports, exports, and a real system with no vendor.
+"""A CSV file as a system: imports, exports, a spreadsheet people keep, a system with no vendor.
 
-UTF-8 with a header row. Column `id` holds each row's ID (contactsync assigns `csv-<n>` to rows
-it creates); without a mapping the other columns are canonical field names; an optional
-`updated_at` column (ISO 8601) feeds the `newest` policy; unknown columns are kept as they
-are.
+UTF-8 with a header row (sync/connectors/csvtable.py reads and writes it as it was written).
+The ID column is the mapping's `id` (default `id`); a row without an ID (typed into a
+spreadsheet) is given one (`csv-<n>`), all such rows in one atomic rewrite before they are
+listed. Without a mapping the other columns are canonical field names; the mapping's
+`updated` column (`updated_at` without a mapping, ISO 8601) feeds the `newest` policy;
+unknown columns are kept as they are.
+
+A missing file is created with a header by the system's first listing (the engine sets
+`first_listing` while the store knows nothing of the system); after that a missing file is
+an outage: the listing fails, nothing is inferred from it and nothing is written. A row the
+file cannot carry (more values than columns) fails alone and makes the listing incomplete,
+so that nothing is deleted, or created twice, for a contact it may hold.
 
 Writes are group-committed: the writes that arrive together (all those in flight when the
 file is free) are applied to one in-memory copy of the table, and the file is rewritten once
@@ -16,20 +24,23 @@ the new one, never half of one.
 from __future__ import annotations
 
 import asyncio
-import csv
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from sync.connectors import csvtable
 from sync.connectors.base import Connector, Listing, VendorRecord, Written
-from sync.errors import ConnectorError, NotFound, RecordError, TransientError
-from sync.paths import get_path
+from sync.connectors.csvtable import Ragged, Style
+from sync.errors import ConnectorError, NotFound, RecordError, SystemFailure, TransientError
+from sync.paths import Segment, get_path
+
+if TYPE_CHECKING:
+    from sync.config import SystemSettings
+    from sync.mapping import Mapping
 
 # Writes in flight at once when sync.toml sets no `concurrency` for a CSV system. A local file
 # has no vendor limit, and each group of writes costs one rewrite of the whole file, so the
@@ -45,26 +56,71 @@ class CsvOptions(BaseModel):
     stamp_updates: bool = True
 
 
+def column(path: tuple[Segment, ...] | None) -> str | None:
+    """The column a mapping path names, when it is a plain name (CSV rows are flat)."""
+    if path is None or len(path) != 1 or path[0].index is not None or path[0].match:
+        return None
+    return path[0].key
+
+
 @dataclass
 class _Table:
     header: list[str]
     rows: list[dict[str, str]]
     stamp: tuple[int, int, int] | None  # the file as last read or written (inode, size, mtime)
+    id_column: str
+    style: Style = field(default_factory=Style)
+    lines: list[int] | None = None  # where each row starts, as read (None: as last written)
+    on_disk: bool = True  # False: the file does not exist yet (a first listing creates it)
     by_id: dict[str, dict[str, str]] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)  # IDs deleted since the rows were last written
 
     def __post_init__(self) -> None:
         for row in self.rows:
-            if row.get("id"):
-                self.by_id.setdefault(row["id"], row)
+            vid = row.get(self.id_column)
+            if vid and not isinstance(row, Ragged):
+                self.by_id.setdefault(vid, row)
 
     def kept(self) -> list[dict[str, str]]:
         """The rows to write: deleted ones dropped once per group, not once per delete."""
         if self.gone:
-            gone, by_id = self.gone, self.by_id
-            self.rows = [r for r in self.rows if r.get("id") not in gone or by_id.get(r["id"]) is r]
+            gone, by_id, idc = self.gone, self.by_id, self.id_column
+            self.rows = [
+                r
+                for r in self.rows
+                if isinstance(r, Ragged) or r.get(idc) not in gone or by_id.get(r[idc]) is r
+            ]
             self.gone = set()
+            self.lines = None
         return self.rows
+
+    def line(self, index: int) -> int:
+        return self.lines[index] if self.lines is not None else index + 2
+
+    def new_id(self) -> str:
+        n = len(self.rows) + 1
+        while f"csv-{n}" in self.by_id:
+            n += 1
+        return f"csv-{n}"
+
+    def name_rows(self) -> bool:
+        """Give every readable row without an ID one; True when any was given."""
+        named = False
+        for row in self.rows:
+            if not row.get(self.id_column) and not isinstance(row, Ragged):
+                row[self.id_column] = self.new_id()
+                self.by_id[row[self.id_column]] = row
+                named = True
+        if named and self.id_column not in self.header:
+            self.header.append(self.id_column)
+        return named
+
+    def unreadable(self, vendor_id: str) -> str | None:
+        """Where a row with this ID sits if it cannot be read."""
+        for i, row in enumerate(self.rows):
+            if isinstance(row, Ragged) and row.get(self.id_column) == vendor_id:
+                return f"line {self.line(i)}"
+        return None
 
 
 _Op = Callable[[_Table], tuple[bool, Any]]  # -> (changed the table, the answer)
@@ -79,6 +135,9 @@ class CsvConnector(Connector):
     def __init__(self, settings: Any, http: Any = None) -> None:
         super().__init__(settings, http)
         self.path: Path = settings.resolve(self.options.path)
+        mapping: Mapping = settings.mapping
+        self.id_column = column(mapping.id_path) or "id"
+        self.updated_column = column(mapping.updated_path)
         self._table: _Table | None = None
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -91,6 +150,20 @@ class CsvConnector(Connector):
         spec = self.settings.spec
         return spec.concurrency if "concurrency" in spec.model_fields_set else GROUP_CONCURRENCY
 
+    # --- check ----------------------------------------------------------------------------
+
+    @classmethod
+    def check(cls, settings: SystemSettings) -> list[str]:
+        from sync.connectors.csvcheck import problems
+
+        return problems(settings)
+
+    @classmethod
+    def notes(cls, settings: SystemSettings) -> list[str]:
+        from sync.connectors.csvcheck import notes
+
+        return notes(settings)
+
     # --- the file -----------------------------------------------------------------------------
 
     def _stamp(self) -> tuple[int, int, int] | None:
@@ -98,49 +171,45 @@ class CsvConnector(Connector):
             st = self.path.stat()
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            raise csvtable.unreadable(self.path, why) from None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def _read(self) -> tuple[list[str], list[dict[str, str]]]:
-        if not self.path.exists():
-            return ["id"], []
+    def _load(self, stamp: tuple[int, int, int] | None) -> _Table:
         try:
-            with self.path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                rows = [dict(r) for r in reader]
-                header = list(reader.fieldnames or ["id"])
-        except UnicodeDecodeError as exc:
-            raise RecordError(f"{self.path} is not UTF-8: {exc}") from None
-        return header, rows
+            parsed = csvtable.parse(self.path)
+        except FileNotFoundError:
+            if not self.first_listing:
+                raise SystemFailure(
+                    f"{self.path.name} does not exist ({self.path}): it was there before, so "
+                    "nothing is read, written or deleted there until it is back"
+                ) from None
+            return _Table(self._new_header(), [], None, self.id_column, on_disk=False)
+        header = parsed.header or self._new_header()
+        return _Table(header, parsed.rows, stamp, self.id_column, parsed.style, parsed.lines)
 
-    def _write(self, header: list[str], rows: list[dict[str, str]]) -> tuple[int, int, int] | None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(rows)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        # the rename is durable only once the folder is
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-        return self._stamp()
+    def _new_header(self) -> list[str]:
+        """A new file's columns: the ID, every mapped column, the update time if stamped."""
+        header = [self.id_column]
+        for fm in self.settings.mapping.fields.values():
+            name = column(fm.path)
+            if name and name not in header:
+                header.append(name)
+        if self._stamps and self.updated_column and self.updated_column not in header:
+            header.append(self.updated_column)
+        return header
 
     def _current(self) -> _Table:
         """The table as the file holds it: the kept copy unless someone else changed the file."""
         stamp = self._stamp()
         if self._table is None or self._table.stamp != stamp or stamp is None:
-            header, rows = self._read()
-            self._table = _Table(header, rows, stamp)
+            self._table = self._load(stamp)
         return self._table
+
+    def _write(self, table: _Table) -> tuple[int, int, int] | None:
+        csvtable.write(self.path, list(table.header), list(table.kept()), table.style)
+        return self._stamp()
 
     # --- group commit -------------------------------------------------------------------------
 
@@ -185,14 +254,14 @@ class CsvConnector(Connector):
             changed = changed or did
             answers.append((future, True, answer))
         if changed:
-            header, rows = list(table.header), list(table.kept())
             try:
-                table.stamp = await asyncio.to_thread(self._write, header, rows)
+                table.stamp = await asyncio.to_thread(self._write, table)
             except OSError as exc:
                 # the table holds writes the file may not: read the file again next time.
                 # Transient, so a create is looked up before it is sent again.
                 self._table = None
                 raise TransientError(f"could not write {self.path}: {exc}") from None
+            table.on_disk, table.lines = True, None
             self.rewrites += 1
         for future, ok, answer in answers:
             if future.done():
@@ -204,35 +273,46 @@ class CsvConnector(Connector):
 
     # --- the contract -------------------------------------------------------------------------
 
-    async def _rows(self) -> list[dict[str, str]]:
-        """Copies of the rows on disk (kept from the last read or write while the file is
-        unchanged): a later update must not change a record already handed out."""
-        async with self._writing:
-            return [dict(row) for row in self._current().kept()]
-
     async def list_all(self) -> Listing:
-        rows = await self._rows()
+        async with self._writing:
+            table = self._current()
+            unsettled = not table.on_disk or any(
+                not r.get(self.id_column) and not isinstance(r, Ragged) for r in table.rows
+            )
+        if unsettled and not self.dry_run:
+            # a new file gets its header, rows typed in without an ID get one: one rewrite
+            await self._submit(lambda t: (t.name_rows() or not t.on_disk, None))
+        async with self._writing:
+            table = self._current()
+            if unsettled and self.dry_run:  # IDs as a real run would give them, kept nowhere
+                copies = [r if isinstance(r, Ragged) else r.copy() for r in table.rows]
+                table = _Table(list(table.header), copies, None, self.id_column, lines=table.lines)
+                table.name_rows()
+            # copies: a later update must not change a record already handed out
+            rows = [(table.line(i), row.copy(), row) for i, row in enumerate(table.kept())]
         records, problems = [], []
-        for i, row in enumerate(rows, start=2):
-            if not row.get("id"):
-                problems.append(f"{self.path.name} line {i}: no id; the row is ignored")
+        for line, row, original in rows:
+            if isinstance(original, Ragged):
+                problems.append(
+                    f"{self.path.name} line {line}: {len(original.cells)} values, but the "
+                    f"header has {len(table.header)} columns; the row is not read until it is "
+                    "fixed (a comma inside a value needs quotes around the value)"
+                )
                 continue
-            records.append(VendorRecord(row["id"], row))
-        return Listing(records, complete=True, problems=problems)
+            records.append(VendorRecord(row[self.id_column], row, where=f"line {line}"))
+        # a row that cannot be read may hold anyone: nothing is inferred from what is missing
+        return Listing(records, complete=not problems, problems=problems)
 
     async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
         cells = self._cells(payload)
 
         def op(table: _Table) -> tuple[bool, Written]:
-            n = len(table.rows) + 1
-            while f"csv-{n}" in table.by_id:
-                n += 1
-            row = {"id": f"csv-{n}", **cells}
+            row = {self.id_column: table.new_id(), **cells}
             table.rows.append(row)
-            table.by_id[row["id"]] = row
+            table.by_id[row[self.id_column]] = row
             _extend(table.header, row)
             # as a listing reads it back: every column, empty where the row has none
-            return True, Written(row["id"], {h: row.get(h, "") for h in table.header})
+            return True, Written(row[self.id_column], {h: row.get(h, "") for h in table.header})
 
         written: Written = await self._submit(op)
         return written
@@ -243,9 +323,7 @@ class CsvConnector(Connector):
         cells = self._cells(changes)
 
         def op(table: _Table) -> tuple[bool, dict[str, str]]:
-            row = table.by_id.get(vendor_id)
-            if row is None:
-                raise NotFound(f"no row with id {vendor_id} in {self.path.name}")
+            row = self._row(table, vendor_id)
             row.update(cells)
             _extend(table.header, row)
             return True, {h: row.get(h, "") for h in table.header}
@@ -255,26 +333,47 @@ class CsvConnector(Connector):
 
     async def delete(self, vendor_id: str) -> None:
         def op(table: _Table) -> tuple[bool, None]:
-            if table.by_id.pop(vendor_id, None) is None:
-                return False, None
+            if vendor_id not in table.by_id:
+                where = table.unreadable(vendor_id)
+                if where:  # refused: a row that cannot be read is not removed either
+                    raise RecordError(f"{self.path.name} {where} cannot be read; fix it first")
+                return False, None  # already gone: deleted
+            del table.by_id[vendor_id]
             table.gone.add(vendor_id)
             return True, None
 
         await self._submit(op)
 
+    def _row(self, table: _Table, vendor_id: str) -> dict[str, str]:
+        row = table.by_id.get(vendor_id)
+        if row is not None:
+            return row
+        where = table.unreadable(vendor_id)
+        if where:
+            raise RecordError(f"{self.path.name} {where} cannot be read; fix it first")
+        raise NotFound(f"no row with {self.id_column} {vendor_id} in {self.path.name}")
+
     async def find_by_email(self, email: str) -> VendorRecord | None:
         field = self.settings.mapping.fields.get("email")
         if field is None:
             return None
-        for row in await self._rows():
-            if str(get_path(row, field.path) or "").strip().lower() == email and row.get("id"):
-                return VendorRecord(row["id"], row)
+        async with self._writing:
+            table = self._current()
+            for i, row in enumerate(table.kept()):
+                found = str(get_path(row, field.path) or "").strip().lower() == email
+                if found and row.get(self.id_column) and not isinstance(row, Ragged):
+                    where = f"line {table.line(i)}"
+                    return VendorRecord(row[self.id_column], row.copy(), where=where)
         return None
+
+    @property
+    def _stamps(self) -> bool:
+        return bool(self.options.stamp_updates and self.updated_column)
 
     def _cells(self, payload: dict[str, Any]) -> dict[str, str]:
         cells = {k: "" if v is None else str(v) for k, v in payload.items()}
-        if self.options.stamp_updates and self.settings.mapping.updated_path is not None:
-            cells["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        if self._stamps and self.updated_column:
+            cells[self.updated_column] = datetime.now(UTC).isoformat(timespec="seconds")
         return cells
 
 

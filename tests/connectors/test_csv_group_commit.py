@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sync.connectors import csvfile
+from sync.connectors import csvfile, csvtable
 from sync.connectors.csvfile import CsvConnector
 from sync.errors import NotFound, TransientError
 from tests.helpers import system_settings
@@ -18,7 +18,9 @@ from tests.helpers import system_settings
 
 def connector(folder: Path, **extra: Any) -> CsvConnector:
     table = {"connector": "csv", "path": "people.csv", **extra}
-    return CsvConnector(system_settings("people", table, root=folder))
+    conn = CsvConnector(system_settings("people", table, root=folder))
+    conn.first_listing = True  # the file is made by the first write
+    return conn
 
 
 def rows(path: Path) -> dict[str, dict[str, str]]:
@@ -85,7 +87,7 @@ async def test_a_rewrite_that_fails_answers_every_write_with_an_error_and_keeps_
     def broken(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(csvfile.os, "replace", broken)
+    monkeypatch.setattr(csvtable.os, "replace", broken)
     results = await asyncio.gather(
         *(conn.create(person(i)) for i in range(1, 4)), return_exceptions=True
     )
