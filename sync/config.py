@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from sync.config_spec import (
 from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem
+from sync.inputfiles import ca_bundle_problem, path_problem, read_toml, tree_problems
 from sync.mapping import Mapping, identity_mapping, load_mapping
 from sync.resources import shipped
 from sync.validation import loc_text, validate_all
@@ -132,12 +133,7 @@ def find_config(explicit: str | None) -> Path:
 
 def load_config(path: Path, env: dict[str, str] | None = None) -> Settings:
     where = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([Problem(where, "configuration file not found")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(where, f"not valid TOML: {exc}")]) from None
+    raw = read_toml(path, where, "configuration")
     return build_settings(raw, where, path.resolve().parent, env)
 
 
@@ -148,7 +144,10 @@ def build_settings(
     problem found: a part that fails its schema is left out of the later checks (and only
     those), so a bad value in [sync] does not hide an unknown key or a mapping field."""
     env = dict(os.environ) if env is None else env
-    problems: list[Problem] = []
+    # before pydantic: nesting too deep would end in RecursionError, inf in OverflowError
+    problems: list[Problem] = tree_problems(raw, where)
+    if any("nested too deeply" in p.message for p in problems):
+        raise ConfigError(problems, title=f"{where} has {len(problems)} problem(s):")
     spec = validate_all(ConfigSpec, raw, where, problems) or ConfigSpec()
     mappings: dict[str, Mapping] = {}
     for name, file in _mapping_files(raw).items():  # also of systems whose table failed
@@ -246,8 +245,9 @@ def _system(
         secret = _secret(item, var, file, env, root, key, problems)
         if secret is not None:
             creds.values[item] = secret  # an option that is a secret (SO-AppToken)
-    if system.ca_bundle and not _under(root, system.ca_bundle).is_file():
-        problems.append(Problem(f"{key}.ca_bundle", f"no such file: {system.ca_bundle}"))
+    bundle = system.ca_bundle and ca_bundle_problem(_under(root, system.ca_bundle))
+    if bundle:
+        problems.append(Problem(f"{key}.ca_bundle", f"{bundle}: {system.ca_bundle}"))
     if options is None:
         return None
     built = SystemSettings(name, system, mapping, options, creds, root)
@@ -267,7 +267,9 @@ def _state_url(url: str, root: Path) -> str:
 def _under(root: Path, path: str) -> Path:
     """A path from the config: `~` is the user's home, a relative one is under the config's
     folder (not the working directory, which differs under systemd and cron)."""
-    p = Path(path).expanduser()
+    p = Path(path)
+    with contextlib.suppress(RuntimeError):  # ~user of no such user: left as written
+        p = p.expanduser()
     return p if p.is_absolute() else root / p
 
 
@@ -291,10 +293,11 @@ def _state_password(
 def _read_secret(path: Path, key: str, problems: list[Problem]) -> SecretStr | None:
     try:
         return SecretStr(path.read_text(encoding="utf-8").strip())
-    except (OSError, UnicodeDecodeError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
-        problems.append(Problem(key, f"cannot read {path}: {why}"))
-        return None
+    except UnicodeDecodeError:
+        problems.append(Problem(key, f"{path} is not UTF-8 text"))
+    except (OSError, ValueError) as exc:
+        problems.append(Problem(key, f"{path}: {path_problem(exc)}"))
+    return None
 
 
 def _credentials(

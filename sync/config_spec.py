@@ -22,7 +22,10 @@ def parse_duration(text: str | float | int) -> float:
     if not m:
         raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h")
     scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    return float(m.group(1)) * scale
+    seconds = float(m.group(1)) * scale
+    if not seconds < 10**9:  # about 30 years; more overflows the scheduler's clock
+        raise ValueError(f"{text!r} is longer than any schedule needs")
+    return seconds
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -153,7 +156,7 @@ class SystemSpec(BaseModel):
     deletes: Literal["propagate", "ignore"] = "propagate"
     base_url: str | None = None
     auth: AuthSpec = AuthSpec(kind="none")
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, gt=0, le=3600)  # seconds; sockets refuse much more
     retries: int = Field(4, ge=0, le=10)
     backoff: float = Field(0.5, ge=0, le=60)
     rate_limit: float | None = Field(None, gt=0)

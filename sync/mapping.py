@@ -32,7 +32,6 @@ apart when read. `[joined.<path>]` checks the joined value (its length, its form
 from __future__ import annotations
 
 import json
-import tomllib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from pydantic import BaseModel, ConfigDict
 from sync import transforms
 from sync.contact import CUSTOM_TYPES, STANDARD_FIELDS, Record, Schema
 from sync.errors import ConfigError, Problem, RecordError
+from sync.inputfiles import read_toml, tree_problems
 from sync.paths import PathError, Segment, get_path, parse_path, set_path
 from sync.times import parse_time
 from sync.validation import validate_all
@@ -304,16 +304,13 @@ def identity_mapping(schema: Schema, source: str = "(no mapping: canonical colum
 def load_mapping(path: Path, label: str | None = None) -> Mapping:
     """Read and compile one mapping file; ConfigError lists every problem with file and key."""
     where = label or str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([Problem(where, "mapping file not found")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(where, f"not valid TOML: {exc}")]) from None
-    return compile_mapping(raw, where)
+    return compile_mapping(read_toml(path, where, "mapping"), where)
 
 
 def compile_mapping(raw: dict[str, Any], where: str) -> Mapping:
+    deep = tree_problems(raw, where)  # before pydantic: no RecursionError, no inf
+    if deep:
+        raise ConfigError(deep)
     problems: list[Problem] = []
     spec = validate_all(MappingSpec, raw, where, problems)  # the rest checked even so
     if spec is None:

@@ -218,6 +218,117 @@ def test_secrets_in_the_file_itself_are_refused(tmp_path: Path) -> None:
     assert "hunter2-in-the-file" not in text
 
 
+# --- files and numbers that used to end in a traceback ------------------------------------------
+
+DESK = '[systems.desk]\nconnector = "memory"\n'
+
+
+def write_config(folder: Path, text: str) -> Path:
+    path = folder / "sync.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check_and_once(path: Path, *names: str) -> str:
+    """Both commands refuse the file with exit 2, naming each of `names`; nothing written."""
+    before = sorted(path.parent.rglob("*"))
+    texts = []
+    for command in ("check", "once"):
+        code, text = cli("--config", str(path), command)
+        assert_clear(code, text, *names)
+        assert code == 2, text
+        assert all(n in text for n in names), (names, text)
+        texts.append(text)
+    assert sorted(path.parent.rglob("*")) == before
+    return texts[0]
+
+
+@pytest.mark.parametrize("number", ["inf", "-inf", "nan", "+inf"])
+def test_an_infinite_or_nan_number_is_a_config_error(tmp_path: Path, number: str) -> None:
+    path = write_config(tmp_path, f"{DESK}timeout = {number}\n")
+    check_and_once(path, "systems.desk.timeout", "not a finite number")
+
+
+def test_an_infinite_number_in_a_mapping_is_a_config_error(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'{DESK}mapping = "m.toml"\n')
+    (tmp_path / "m.toml").write_text('[create]\n"a.b" = nan\n[fields.email]\npath = "email"\n')
+    check_and_once(path, "m.toml", "create.a.b", "not a finite number")
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "x = " + "[" * 5000 + "]" * 5000,
+        "x = " + "{a = " * 3000 + "1" + "}" * 3000,
+        "[" + ".".join(["a"] * 3000) + "]\nx = 1",
+    ],
+    ids=["arrays", "inline tables", "dotted table"],
+)
+@pytest.mark.parametrize("where", ["sync.toml", "m.toml"])
+def test_nesting_thousands_of_levels_deep_is_a_config_error(
+    tmp_path: Path, deep: str, where: str
+) -> None:
+    if where == "sync.toml":
+        path = write_config(tmp_path, f"{deep}\n{DESK}")
+    else:
+        path = write_config(tmp_path, f'{DESK}mapping = "m.toml"\n')
+        (tmp_path / "m.toml").write_text(deep + "\n")
+    check_and_once(path, where, "nested too deeply")
+
+
+def test_a_folder_where_a_file_belongs_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "maps").mkdir()
+    code, text = cli("--config", str(tmp_path), "check")
+    assert_clear(code, text, str(tmp_path))
+    assert code == 2 and "is a folder, not a file" in text
+    path = write_config(tmp_path, f'{DESK}mapping = "maps"\n')
+    check_and_once(path, "maps", "is a folder, not a file")
+
+
+def test_a_path_too_long_for_the_file_system_is_a_config_error(tmp_path: Path) -> None:
+    long = "x" * 300  # one name over the 255 bytes every common file system allows
+    code, text = cli("--config", str(tmp_path / long), "check")
+    assert_clear(code, text, long[:20])
+    assert code == 2 and "too long" in text
+    path = write_config(tmp_path, f'{DESK}mapping = "{long}.toml"\n')
+    check_and_once(path, f"{long}.toml", "too long")
+    path = write_config(tmp_path, f'[systems.crm]\nconnector = "csv"\npath = "{long}.csv"\n')
+    check_and_once(path, "systems.crm", "too long")
+
+
+def test_a_ca_bundle_that_is_not_pem_fails_check(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("this is not a certificate\n")
+    path = write_config(
+        tmp_path,
+        '[systems.desk]\nconnector = "lightening"\nbase_url = "https://x"\n'
+        'customer_ids = [1]\nca_bundle = "ca.pem"\n'
+        '[systems.desk.auth]\nkind = "bearer"\ntoken_env = "HOME"\n',
+    )
+    check_and_once(path, "systems.desk.ca_bundle", "no PEM certificate")
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary", None], ids=["not UTF-8", "a folder"])
+def test_a_credential_file_that_cannot_be_read_is_a_config_error(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    token = tmp_path / "token"
+    if content is None:
+        token.mkdir()
+    else:
+        token.write_bytes(content)
+    path = write_config(
+        tmp_path,
+        '[systems.desk]\nconnector = "lightening"\nbase_url = "https://x"\n'
+        'customer_ids = [1]\n[systems.desk.auth]\nkind = "bearer"\ntoken_file = "token"\n',
+    )
+    check_and_once(path, "systems.desk.auth.token_file")
+
+
+def test_a_schedule_longer_than_any_clock_is_a_config_error(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'[sync]\ninterval = "{"9" * 400}s"\n{DESK}')
+    check_and_once(path, "sync.interval")
+
+
 # --- broken vendor records --------------------------------------------------------------------
 
 BROKEN = {
