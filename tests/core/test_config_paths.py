@@ -9,6 +9,7 @@ import pytest
 
 from sync.config import load_config
 from sync.paths import parse_path
+from tests.helpers import ca_pem
 
 MAPPING = '[fields.email]\npath = "mail"\n'
 
@@ -43,7 +44,7 @@ def test_paths_resolve_alike(home: Path, where: str) -> None:
     base = home if where == "home" else path.parent
     (base / "m.toml").write_text(MAPPING)
     (base / "token").write_text("s3cret\n")
-    (base / "ca.pem").write_text("")
+    (base / "ca.pem").write_bytes(ca_pem())
     settings = load_config(path)
     crm, desk = settings.systems["crm"], settings.systems["desk"]
     assert settings.state_url == f"sqlite:///{base / 'state.db'}"
