@@ -58,13 +58,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     settings = _settings(args, systems=True)
     names = ", ".join(f"{n} ({s.connector})" for n, s in settings.systems.items())
     console.print(f"{find_config(args.config)}: OK; systems: {names}")
-    for note in system_notes(settings):
-        console.print(f"note: {note}", soft_wrap=True)
+    notes, problems = system_notes(settings)
+    for note in notes:
+        console.print(f"note: {note}", soft_wrap=True, markup=False)
+    for problem in problems:  # data, not configuration: that system fails, the others run
+        console.print(f"problem: {problem}", soft_wrap=True, markup=False)
+    status = 1 if problems else 0
     if not args.connect:
-        return 0
+        return status
     from sync import probe
 
-    return probe.main(settings, console)
+    return max(status, probe.main(settings, console))
 
 
 def cmd_once(args: argparse.Namespace) -> int:

@@ -115,13 +115,16 @@ class Settings:
         return parse_duration(self.daemon.lease_ttl)
 
 
-def system_notes(settings: Settings) -> list[str]:
-    """What `check` tells about the systems beyond problems (a CSV file not made yet)."""
-    out = []
+def system_notes(settings: Settings) -> tuple[list[str], list[str]]:
+    """What `check` tells about the systems beyond configuration errors: notes (a CSV file
+    not made yet) and problems with what they hold (a CSV file that is not UTF-8)."""
+    notes, problems = [], []
     for name, system in settings.systems.items():
         cls = connector_class(system.connector)
-        out += [f"systems.{name}: {n}" for n in (cls.notes(system) if cls else [])]
-    return out
+        if cls is not None:
+            notes += [f"systems.{name}: {n}" for n in cls.notes(system)]
+            problems += [f"systems.{name}: {p}" for p in cls.inspect(system)]
+    return notes, problems
 
 
 def find_config(explicit: str | None) -> Path:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sync.states import RunStatus
 
@@ -87,6 +88,12 @@ class RunReport:
         self.notes += decision.notes
 
 
+def clip(value: object, limit: int) -> str:
+    """Text as a terminal line shows it: a value of a megabyte is cut, saying how long it was."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def print_run(report: RunReport, console: Console | None = None) -> None:
     console = console or Console()
     title = f"run {report.run_id}" + (" (dry run: nothing sent)" if report.dry_run else "")
@@ -134,9 +141,11 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
             )
         for failure in r.failed:
             who = failure.get("email") or failure.get("vendor_id") or "?"
-            console.print(f"[red]failed[/red] {name}: {who}: {failure['reason']}")
+            line = f" {name}: {clip(who, 200)}: {clip(failure['reason'], 2000)}"
+            # vendor text is shown as it is: never read as markup, never highlighted
+            console.print(Text.assemble(("failed", "red"), line))
         for why in r.held:
-            console.print(f"[yellow]held[/yellow] {name}: {why}")
+            console.print(Text.assemble(("held", "yellow"), f" {name}: {clip(why, 2000)}"))
     for note in report.notes:
         console.print(note)
     if report.open_conflicts:

@@ -145,6 +145,12 @@ class Connector:
         return []
 
     @classmethod
+    def inspect(cls, settings: SystemSettings) -> list[str]:
+        """Problems with what the system holds that `check` can see without connecting (a CSV
+        file that is not UTF-8): reported by `check` (exit 1); a run fails that system alone."""
+        return []
+
+    @classmethod
     def build(
         cls, settings: SystemSettings, transport: httpx.AsyncBaseTransport | None = None
     ) -> Connector:

@@ -1,5 +1,6 @@
-"""What `check` (and every command, as the configuration loads) says about a CSV system:
-its path, and the columns its mapping names against the file's header."""
+"""What `check` says about a CSV system: its path as the configuration loads (every
+command), and the file's header against the columns its mapping names (`check`, and each
+listing)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def problems(settings: SystemSettings) -> list[str]:
+    """What is wrong with the configuration itself (exit 2, before anything runs)."""
     from sync.connectors.csvfile import column
 
     mapping = settings.mapping
@@ -35,23 +37,45 @@ def problems(settings: SystemSettings) -> list[str]:
             return [*out, f"path = {text!r} is a folder; name the CSV file in it"]
         if not path.parent.is_dir():
             return [*out, f"path = {text!r}: the folder {path.parent} does not exist"]
-        if not path.exists():
-            return out  # the first run creates it (a note of `check` says so)
-        header = csvtable.header_of(path)
-    except SystemFailure as exc:
-        return [*out, f"path = {text!r}: {exc}"]
+        path.exists()  # a name too long for the file system says so here
     except (OSError, ValueError) as exc:
         return [*out, f"path = {text!r}: {_why(exc)}"]
-    if settings.spec.mapping and header:
-        wanted = {column(mapping.id_path): "the ID"}
-        wanted |= {column(fm.path): name for name, fm in mapping.fields.items() if fm.reads}
-        for col, what in wanted.items():
-            if col and col not in header:
-                out.append(
-                    f"{path.name} has no column {col!r} ({what} in {settings.spec.mapping}); "
-                    f"its header: {', '.join(header)}"
-                    + (" (add the column empty: contactsync fills it)" if what == "the ID" else "")
-                )
+    return out
+
+
+def inspect(settings: SystemSettings) -> list[str]:
+    """What is wrong with the file as it is now: `check` reports it (exit 1), and a run
+    fails this system's listing for it while the other systems go on."""
+    path: Path = settings.resolve(settings.options.path)  # type: ignore[attr-defined]
+    try:
+        if not path.is_file():
+            return []
+        header = csvtable.header_of(path)
+    except SystemFailure as exc:
+        return [str(exc)]
+    except (OSError, ValueError) as exc:
+        return [f"{path}: {_why(exc)}"]
+    return missing_columns(settings, path, header)
+
+
+def missing_columns(settings: SystemSettings, path: Path, header: list[str]) -> list[str]:
+    """The columns a mapping file names that the header lacks (none without a mapping file,
+    whose canonical columns are all optional, or for an empty file)."""
+    from sync.connectors.csvfile import column
+
+    if not settings.spec.mapping or not header:
+        return []
+    mapping = settings.mapping
+    wanted = {column(mapping.id_path): "the ID"}
+    wanted |= {column(fm.path): name for name, fm in mapping.fields.items() if fm.reads}
+    out = []
+    for col, what in wanted.items():
+        if col and col not in header:
+            fix = " (add the column empty: contactsync fills it)" if what == "the ID" else ""
+            out.append(
+                f"{path.name} has no column {col!r} ({what} in {settings.spec.mapping}); "
+                f"its header: {', '.join(header)}{fix}"
+            )
     return out
 
 

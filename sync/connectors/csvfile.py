@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sync.connectors import csvtable
 from sync.connectors.base import Connector, Listing, VendorRecord, Written
+from sync.connectors.csvcheck import missing_columns
 from sync.connectors.csvtable import Ragged, Style
 from sync.errors import ConnectorError, NotFound, RecordError, SystemFailure, TransientError
 from sync.paths import Segment, get_path
@@ -164,6 +165,12 @@ class CsvConnector(Connector):
 
         return notes(settings)
 
+    @classmethod
+    def inspect(cls, settings: SystemSettings) -> list[str]:
+        from sync.connectors.csvcheck import inspect
+
+        return inspect(settings)
+
     # --- the file -----------------------------------------------------------------------------
 
     def _stamp(self) -> tuple[int, int, int] | None:
@@ -186,6 +193,9 @@ class CsvConnector(Connector):
                     "nothing is read, written or deleted there until it is back"
                 ) from None
             return _Table(self._new_header(), [], None, self.id_column, on_disk=False)
+        missing = missing_columns(self.settings, self.path, parsed.header)
+        if missing:  # every row would read as cleared in the missing columns
+            raise SystemFailure("; ".join(missing) + "; nothing is read or written there")
         header = parsed.header or self._new_header()
         return _Table(header, parsed.rows, stamp, self.id_column, parsed.style, parsed.lines)
 

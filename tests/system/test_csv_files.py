@@ -48,7 +48,9 @@ def rows(path: Path, key: str = "email") -> dict[str, dict[str, str]]:
 
 
 def reasons(report: dict[str, Any], system: str) -> list[str]:
-    return [f["reason"] for f in report["systems"][system]["failed"]]
+    """The system's failure (an outage, said once) and its failed records' reasons."""
+    sys = report["systems"][system]
+    return [r for r in [sys.get("failure")] if r] + [f["reason"] for f in sys["failed"]]
 
 
 def setup(folder: Path, config: str = THREE, **files: str) -> None:
@@ -169,12 +171,16 @@ def test_the_id_column_comes_from_the_mapping(tmp_path: Path) -> None:
 
 def test_check_reports_a_mapped_column_the_header_lacks(tmp_path: Path) -> None:
     config = THREE.replace('path = "crm.csv"', 'path = "crm.csv"\nmapping = "crm.toml"')
-    setup(tmp_path, config, crm="Contact ID,Email,First name\n", desk="id,email\n")
+    setup(tmp_path, config, crm="Contact ID,Email,First name\n", desk="id,email\n", shop="id\n")
     (tmp_path / "crm.toml").write_text(MAPPED.replace('updated = "Modified"\n', ""))
-    code, _, err = cli(tmp_path, "check")
-    assert code == 2
-    assert "systems.crm" in err and "no column 'E-mail'" in err and "Email" in err
-    assert "First name" not in err.split("no column")[1].split("\n")[0].split("(")[0]
+    code, out, _ = cli(tmp_path, "check")
+    assert code == 1  # the file's data, not the configuration: the other systems still run
+    [problem] = [line for line in out.splitlines() if line.startswith("problem:")]
+    assert "systems.crm" in problem and "no column 'E-mail'" in problem and "Email" in problem
+    code, report = once(tmp_path)
+    assert code == 1
+    assert any("no column 'E-mail'" in r for r in reasons(report, "crm"))
+    assert report["systems"]["desk"]["listing"] == "full"
 
 
 # --- how the file is written -----------------------------------------------------------------
@@ -246,3 +252,12 @@ def test_a_field_over_pythons_csv_limit_is_read(tmp_path: Path) -> None:
     assert failure["vendor_id"] == "2" and "at most 10000" in failure["reason"]
     assert set(rows(tmp_path / "desk.csv")) == {"ada@example.org"}
     assert rows(tmp_path / "crm.csv")["ada@example.org"]["notes"] == notes  # kept as it was
+
+
+def test_a_huge_value_in_a_failure_is_cut_on_the_terminal(tmp_path: Path) -> None:
+    huge = "i" * 150_000
+    setup(tmp_path, crm=f"id,email\n{huge},nomail\n", desk="id,email\n", shop="id,email\n")
+    code, out, _ = cli(tmp_path, "once")
+    assert code == 1
+    assert "… (150000 characters)" in out and len(out) < 20_000
+    assert "[red]" not in out  # vendor text is never read as markup either
