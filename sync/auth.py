@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from sync import masking
 from sync.errors import AuthError, TransientError, error_for
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class OAuthAuth(httpx.Auth):
             self._token = str(body["access_token"])
         except (ValueError, KeyError, TypeError):
             raise AuthError("token response carried no access_token") from None
+        masking.add(self._token, str(body.get("refresh_token") or ""))  # issued: as secret
         lifetime = body.get("expires_in")
         ttl = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
         self._expires = time.monotonic() + max(ttl - 30, 1)

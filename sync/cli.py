@@ -241,6 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _logging(args)
     func: Callable[[argparse.Namespace], int] = args.func
+    from sync.masking import masked_output
+
+    with masked_output():  # no configured secret is printed, whatever quotes it
+        return _run(func, args)
+
+
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """The command; its errors as statuses, each said once."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from sync.errors import LeaseLost, StoreError, UserError

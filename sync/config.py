@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from sync import masking
 from sync.auth import SETTINGS as AUTH_SETTINGS
 from sync.config_spec import (
     AUTH_NEEDS,
@@ -248,6 +249,7 @@ def _system(
         secret = _secret(item, var, file, env, root, key, problems)
         if secret is not None:
             creds.values[item] = secret  # an option that is a secret (SO-AppToken)
+            masking.add(secret.get_secret_value())
     bundle = system.ca_bundle and ca_bundle_problem(_under(root, system.ca_bundle))
     if bundle:
         problems.append(Problem(f"{key}.ca_bundle", f"{bundle}: {system.ca_bundle}"))
@@ -287,9 +289,12 @@ def _state_password(
                 )
             )
             return None
+        masking.add(env[state.password_env])
         return SecretStr(env[state.password_env])
     if state.password_file:
-        return _read_secret(_under(root, state.password_file), f"{key}.password_file", problems)
+        secret = _read_secret(_under(root, state.password_file), f"{key}.password_file", problems)
+        masking.add(secret.get_secret_value() if secret else None)
+        return secret
     return None
 
 
@@ -316,6 +321,7 @@ def _credentials(
         secret = _secret(item, var, file, env, root, key, problems)
         if secret is not None:
             values[item] = secret
+    masking.add_credentials({k: v.get_secret_value() for k, v in values.items()})
     settings = {s: getattr(auth, s) for s in AUTH_SETTINGS if getattr(auth, s)}
     return Credentials(auth.kind, values, auth.token_url, settings)
 

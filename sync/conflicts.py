@@ -15,6 +15,7 @@ from rich.table import Table
 
 from sync.config import Settings
 from sync.errors import RecordError, UsageError
+from sync.masking import mask
 from sync.rows import ConflictRow
 from sync.states import ConflictStatus
 from sync.store.repo import Store, aware
@@ -173,6 +174,7 @@ def export(store: Store, fmt: str, include_all: bool, output: str | None) -> int
     else:
         text = render(items, fmt)
         text += "" if text.endswith("\n") else "\n"
+    text = mask(text)  # an export leaves the process like a log does
     if output is None:
         sys.stdout.write(text)
         return 0

@@ -40,7 +40,13 @@ MAX_RETRY_AFTER = 60.0
 
 
 class SyncError(Exception):
-    """Base of every error contactsync raises on purpose."""
+    """Base of every error contactsync raises on purpose; its text never shows a configured
+    secret, whatever it quotes (a vendor echoing the token in its refusal)."""
+
+    def __str__(self) -> str:
+        from sync.masking import mask
+
+        return mask(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,11 @@ class UserError(SyncError):
         super().__init__(self.render())
 
     def render(self) -> str:
+        from sync.masking import mask
+
         lines = [self.title] if self.title else []
         lines += [f"  - {p}" if self.title else str(p) for p in self.problems]
-        return "\n".join(lines)
+        return mask("\n".join(lines))
 
 
 class ConfigError(UserError):

@@ -1,10 +1,13 @@
-"""Logging: one line per event, text or JSON, and a filter that keeps secrets out."""
+"""Logging: one line per event, text or JSON, and a filter that keeps secrets out: every
+configured secret value (sync/masking.py), and what looks like a credential (`redact`)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+
+from sync.masking import mask
 
 _SECRET = re.compile(
     r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(basic|bearer|soticket)?\s*[^\s\"',}]+"
@@ -13,12 +16,14 @@ _SECRET = re.compile(
 
 
 def redact(text: str) -> str:
+    """Configured secrets, then anything that looks like a credential, masked."""
+
     def sub(m: re.Match[str]) -> str:
         if m.group(1):
             return f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}[redacted]"
         return f"{m.group(3)}[redacted]"
 
-    return _SECRET.sub(sub, text)
+    return _SECRET.sub(sub, mask(text))
 
 
 class RedactingFilter(logging.Filter):
@@ -28,13 +33,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class TextFormatter(logging.Formatter):
+    """The message and any traceback below it masked (the filter sees the message only)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:  # one line still: the traceback is a field, not more lines
             event["exception"] = redact(self.formatException(record.exc_info))
@@ -47,7 +59,7 @@ def setup(fmt: str = "text", level: int = logging.INFO) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sync.masking import mask
 from sync.states import RunStatus
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class SystemReport:
     deferred: int = 0
 
     def fail(self, reason: str, vendor_id: str | None = None, email: str | None = None) -> None:
-        self.failed.append({"vendor_id": vendor_id, "email": email, "reason": reason})
+        self.failed.append({"vendor_id": vendor_id, "email": email, "reason": mask(reason)})
 
 
 @dataclass
@@ -134,14 +135,15 @@ def print_run(report: RunReport, console: Console | None = None) -> None:
     for name, r in report.systems.items():
         if r.failure:
             kept = f"; {r.not_sent} write(s) kept for the next run" if r.not_sent else ""
-            console.print(f"[red]system failed[/red] {name}: {r.failure}{kept}")
+            line = mask(f" {name}: {clip(r.failure, 2000)}{kept}")
+            console.print(Text.assemble(("system failed", "red"), line))
         if r.deferred:
             console.print(
                 f"[yellow]waiting[/yellow] {name}: {r.deferred} create(s) until a complete listing"
             )
         for failure in r.failed:
             who = failure.get("email") or failure.get("vendor_id") or "?"
-            line = f" {name}: {clip(who, 200)}: {clip(failure['reason'], 2000)}"
+            line = mask(f" {name}: {clip(who, 200)}: {clip(failure['reason'], 2000)}")
             # vendor text is shown as it is: never read as markup, never highlighted
             console.print(Text.assemble(("failed", "red"), line))
         for why in r.held:

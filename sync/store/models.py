@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sync.store.masked import MaskedJSON, MaskedText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -89,7 +91,7 @@ class Cursor(Base):
     value: Mapped[str | None] = mapped_column(Text)
     last_full_scan: Mapped[datetime | None]
     last_success: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(MaskedText)
     updated_at: Mapped[datetime]
 
 
@@ -119,7 +121,7 @@ class Run(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))
-    summary: Mapped[dict[str, Any]]
+    summary: Mapped[dict[str, Any]] = mapped_column(MaskedJSON)
     holder: Mapped[str | None] = mapped_column(String(128))
 
 
@@ -137,7 +139,7 @@ class JournalEntry(Base):
     vendor_id: Mapped[str | None] = mapped_column(String(255))
     fields: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(String(16), index=True)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(MaskedText)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync import masking
 from sync.config import Settings, parse_listen
 from sync.errors import UsageError
 from sync.store.repo import Store
@@ -53,6 +54,7 @@ def review_token(settings: Settings, env: Mapping[str, str] | None = None) -> st
     if not name:
         return None
     value = (os.environ if env is None else env).get(name, "")
+    masking.add(value)
     return value or None
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from sync.masking import mask
+
 
 def show(value: Any) -> str:
     """A value as a person reads it: nothing is an em dash, booleans are yes/no."""
@@ -32,6 +34,10 @@ def when(value: Any) -> str:
     return str(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
+def _masked(value: Any) -> Any:
+    return mask(value) if isinstance(value, str) else value
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -39,6 +45,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(["html", "css"], default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_masked,  # every value a page or an export shows
     )
     env.filters["show"] = show
     env.filters["when"] = when

@@ -9,6 +9,7 @@ import io
 import ipaddress
 import json
 import logging
+import os
 import stat
 import threading
 import time
@@ -314,3 +315,201 @@ def test_a_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
     table = {**LighteningEmulator().system_table("https://x"), "ca_bundle": "nope.pem"}
     with pytest.raises(ConfigError, match=r"systems\.light\.ca_bundle: no such file"):
         settings_from({"systems": {"light": table}}, REPO, dict(LighteningEmulator.DEFAULT_ENV))
+
+
+# --- a vendor that quotes the credential back ----------------------------------------------
+
+
+class QuotingLightening(LighteningEmulator):
+    """Lightening refusing a token by quoting it: `Invalid credentials: 'Bearer ...'`."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+            if auth != f"Bearer {self.token}":
+                body = json.dumps({"error": f"Invalid credentials: {auth!r}", "result": False})
+                headers = [(b"content-type", b"application/json")]
+                await send({"type": "http.response.start", "status": 401, "headers": headers})
+                await send({"type": "http.response.body", "body": body.encode()})
+                return
+        await super().__call__(scope, receive, send)
+
+
+def test_a_token_the_vendor_quotes_back_is_masked_everywhere(tmp_path: Path) -> None:
+    """Through the CLI: the console, JSON logs at debug level, `status` (table and JSON), the
+    database files and the review page never show the configured token, although the
+    vendor's refusal quotes it in words no log pattern knows."""
+    import subprocess
+    import sys
+
+    from sync.config import load_config
+    from sync.sandbox.serve import serve
+    from sync.web import create_app
+
+    secret = "wrong-8f3a1c-token-the-user-typed"
+    served = serve("lightening", QuotingLightening())
+    try:
+        table = {**LighteningEmulator().system_table(served.url), "retries": 0}
+        table["mapping"] = str(REPO / table["mapping"])
+        (tmp_path / "crm.csv").write_text("id,email\n1,ada@example.org\n")
+        raw = {
+            "state": {"url": "sqlite:///state.db"},
+            "review": {"token_env": "REVIEW_TOKEN"},
+            "systems": {"light": table, "crm": {"connector": "csv", "path": "crm.csv"}},
+        }
+        (tmp_path / "sync.toml").write_text(_toml(raw))
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("CONTACTSYNC")},
+            "LIGHTENING_TOKEN": secret,
+            "REVIEW_TOKEN": "review-token-4d1e9b",
+        }
+
+        def cli(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "sync", "--config", "sync.toml", *args],
+                capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60,
+            )  # fmt: skip
+            assert "Traceback" not in done.stderr, done.stderr
+            return done.stdout + done.stderr
+
+        seen = {
+            "once": cli("--log-format", "json", "-v", "once"),
+            "once --format json": cli("--log-format", "json", "once", "--format", "json"),
+            "status": cli("status"),
+            "status --format json": cli("status", "--format", "json"),
+        }
+        assert "Invalid credentials" in seen["once"], seen["once"]  # the vendor's own words
+        assert "[redacted]" in seen["once"] and "[redacted]" in seen["status --format json"]
+        for line in seen["once"].splitlines():
+            if line.startswith("{"):
+                json.loads(line)  # JSON logs stay JSON
+        for where, text in seen.items():
+            assert secret not in text, f"the token in the output of {where}"
+        for path in tmp_path.iterdir():
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path.name
+
+        settings = load_config(tmp_path / "sync.toml", env=env)
+        store = Store(settings.state_url)
+        try:
+            pages = asyncio.run(_pages(create_app(settings, store, env=env)))
+        finally:
+            store.dispose()
+        assert "[redacted]" in pages
+        assert secret not in pages and "review-token-4d1e9b" not in pages
+    finally:
+        served.stop()
+
+
+async def _pages(app: Any) -> str:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://review") as client:
+        texts = [(await client.get(p)).text for p in ("/", "/problems", "/runs")]
+    return "\n".join(texts)
+
+
+def _toml(raw: dict[str, Any]) -> str:
+    from tests.system.test_bad_input import toml
+
+    return toml(raw)
+
+
+# --- each door, on its own ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def secret() -> str:
+    from sync import masking
+
+    value = f"door-secret-{os.urandom(6).hex()}"
+    masking.add(value)
+    return value
+
+
+def test_the_log_handler_masks_messages_and_tracebacks(secret: str) -> None:
+    for fmt in ("text", "json"):
+        with captured_logs(fmt) as logs:
+            log = logging.getLogger("sync.test")
+            log.warning("the vendor said %s", f"nope: {secret!r}")
+            try:
+                raise ValueError(f"quoted {secret}")
+            except ValueError:
+                log.exception("failed")
+        assert secret not in logs.getvalue() and "[redacted]" in logs.getvalue(), fmt
+
+
+def test_errors_and_reports_mask_what_they_quote(secret: str) -> None:
+    from sync.errors import AuthError, ConfigError
+    from sync.report import RunReport
+
+    assert secret not in str(AuthError(f"credentials refused (Invalid: {secret})"))
+    assert secret not in ConfigError(f"bad {secret}").render()
+    report = RunReport()
+    report.system("light").fail(f"refused: Bearer {secret}")
+    out = io.StringIO()
+    print_run(report, Console(file=out, width=200))
+    assert secret not in json.dumps(report.to_dict()) + out.getvalue()
+
+
+def test_the_store_masks_error_text_and_run_summaries(tmp_path: Path, secret: str) -> None:
+    from sync.store.models import Cursor, Run
+
+    store = Store(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        with store.session() as s:
+            stamp = datetime.now(UTC)
+            s.add(Cursor(system="light", last_error=f"401 {secret}", updated_at=stamp))
+            s.add(Run(started_at=stamp, status="ok", summary={"failed": [{"why": secret}]}))
+            s.commit()
+    finally:
+        store.dispose()
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes(), path.name
+
+
+def test_the_command_line_masks_text_stored_before_masking(tmp_path: Path, secret: str) -> None:
+    import sqlite3
+
+    from sync.cli import main
+
+    (tmp_path / "sync.toml").write_text(
+        f'[state]\nurl = "sqlite:///{tmp_path / "state.db"}"\n'
+        '[systems.light]\nconnector = "memory"\n'
+    )
+    Store(f"sqlite:///{tmp_path / 'state.db'}").dispose()
+    with sqlite3.connect(tmp_path / "state.db") as db:  # as an older contactsync wrote it
+        db.execute(
+            "INSERT INTO cursors (system, last_error, updated_at) VALUES (?, ?, ?)",
+            ("light", f"refused {secret}", "2024-01-01 00:00:00"),
+        )
+    for fmt in ("table", "json"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            main(["--config", str(tmp_path / "sync.toml"), "status", "--format", fmt])
+        assert "[redacted]" in out.getvalue() and secret not in out.getvalue(), fmt
+
+
+def test_the_review_page_masks_what_it_shows(secret: str) -> None:
+    from sync.web.templating import environment
+
+    page = environment().from_string("<p>{{ why }}</p>").render(why=f"refused {secret}")
+    assert secret not in page and "[redacted]" in page
+
+
+def test_configured_secrets_and_their_forms_are_masked(tmp_path: Path) -> None:
+    from sync.masking import mask
+
+    env = {"U": "alice", "P": "pa ss/wörd-91", "T": "tok-3e9a77"}
+    settings_from(
+        {
+            "systems": {
+                "a": {"connector": "memory", "auth": {"kind": "basic", "username_env": "U",
+                                                      "password_env": "P"}},
+                "b": {"connector": "memory", "auth": {"kind": "bearer", "token_env": "T"}},
+            }
+        },
+        env=env,
+    )  # fmt: skip
+    pair = base64.b64encode(b"alice:pa ss/w\xc3\xb6rd-91").decode()
+    text = f"{env['P']} pa+ss%2Fw%C3%B6rd-91 {pair} Bearer {env['T']} alice"
+    assert mask(text) == "[redacted] [redacted] [redacted] Bearer [redacted] alice"
