@@ -4,12 +4,27 @@ a standby replica reports the same conflicts and per-system successes as the lea
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import platform
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from sync import __version__
 from sync.report import RunReport
 from sync.store.repo import Store
 
 KINDS = ("created", "updated", "deleted")
+
+# a `_created` series beside every counter and histogram doubles what is scraped and stored;
+# the counters reset with the process anyway, which Prometheus's rate() already handles
+disable_created_metrics()
 
 
 class Metrics:
@@ -46,6 +61,12 @@ class Metrics:
         self.lease = Gauge(
             "contactsync_lease_held", "1 while this process holds the sync lease", registry=r
         )
+        build = Gauge(
+            "contactsync_build_info", "The running contactsync: 1, by version",
+            ["version", "python"], registry=r,
+        )  # fmt: skip
+        build.labels(__version__, platform.python_version()).set(1)
+        ProcessCollector(registry=r)  # CPU, memory, open files and start time (Linux)
 
     def run_finished(self, report: RunReport, seconds: float) -> None:
         self.runs.labels(report.status).inc()
