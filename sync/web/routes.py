@@ -22,6 +22,8 @@ from sync.web.auth import SESSION_COOKIE, SESSION_SECONDS, VISIT_COOKIE, Guard
 NOTICES = {
     "resolved": "Conflict {id} resolved: the choice is pushed to every system on the next run.",
     "allowed": "Deletion allowed: the next complete full listing of that system carries it out.",
+    "allowed-all": "{id} deletion(s) allowed: the next complete full listing of that system "
+    "carries them out.",
     "login": "Logged in: you can resolve conflicts and allow deletions.",
     "logout": "Logged out.",
 }
@@ -47,6 +49,7 @@ class Review:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/conflicts/{id:int}/resolve", self.resolve, methods=["POST"]),
             Route("/deletions/{id:int}/allow", self.allow, methods=["POST"]),
+            Route("/systems/{system}/deletions/allow", self.allow_system, methods=["POST"]),
         ]
 
     # --- rendering ----------------------------------------------------------------------------
@@ -194,3 +197,13 @@ class Review:
         if not await run_in_threadpool(self.store.allow_deletion, entry_id):
             return self.refuse(request, f"No held deletion with ID {entry_id}.", 404)
         return RedirectResponse("/problems?notice=allowed", status_code=303)
+
+    async def allow_system(self, request: Request) -> Response:
+        form = await self.checked_form(request)
+        if isinstance(form, Response):
+            return form
+        system = str(request.path_params["system"])
+        count = await run_in_threadpool(views.allow_system, self.store, system)
+        if not count:
+            return self.refuse(request, f"No deletion is held in {system}.", 404)
+        return RedirectResponse(f"/problems?notice=allowed-all&id={count}", status_code=303)

@@ -34,7 +34,14 @@ def problems(store: Store) -> dict[str, Any]:
         {"id": a.id, "system": a.system, "vendor_id": a.vendor_id}
         for a in store.allowed_deletions()
     ]
+    groups: dict[str, dict[str, Any]] = {}
+    for h in held:  # one guard holds a system's deletions: its reason is said once
+        group = groups.setdefault(h["system"], {"system": h["system"], "why": [], "items": []})
+        group["items"].append(h)
+        if h["why"] not in group["why"]:
+            group["why"].append(h["why"])
     return {
+        "held_groups": list(groups.values()),
         "run_id": run.id if run else None,
         "run_at": run.started_at if run else None,
         "failed": failed,
@@ -66,6 +73,7 @@ def runs_and_health(store: Store, settings: Settings) -> dict[str, Any]:
                 }
                 for n, v in (r.summary.get("systems") or {}).items()
             },
+            "why": why(r.summary.get("systems") or {}),
         }
         for r in recent
     ]
@@ -82,3 +90,30 @@ def runs_and_health(store: Store, settings: Settings) -> dict[str, Any]:
             state = "ok"
         health.append({"system": name, "state": state, **c})
     return {"runs": runs, "health": health, "open_conflicts": data["open_conflicts"]}
+
+
+def why(systems: dict[str, Any]) -> list[str]:
+    """What kept a run from being ok, one line per system that had trouble."""
+    out = []
+    for name, r in systems.items():
+        parts = []
+        if r.get("failure"):  # the system as a whole (credentials, outage, quota)
+            parts.append(str(r["failure"]))
+        elif r.get("listed") is False:
+            parts.append(f"listing {r.get('listing') or 'failed'}")
+        failed = r.get("failed") or []
+        if failed:
+            first = failed[0].get("reason", "")
+            more = f" (first: {first})" if len(failed) > 1 else f": {first}"
+            parts.append(f"{len(failed)} record(s) failed{more}")
+        held = r.get("held") or []
+        if held:
+            parts.append("deletions held: " + "; ".join(map(str, held)))
+        if parts:
+            out.append(f"{name}: " + "; ".join(parts))
+    return out
+
+
+def allow_system(store: Store, system: str) -> int:
+    """Allow every deletion held in one system; how many there were."""
+    return store.allow_deletions([h.entry_id for h in store.held_deletions() if h.system == system])

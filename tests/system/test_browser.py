@@ -150,3 +150,105 @@ def test_a_conflict_resolved_by_clicking_reaches_every_system(tmp_path: Path, br
             store.dispose()
         for s in emulators.values():
             s.stop()
+
+
+NARROW = 390  # CSS pixels: a phone held upright
+
+
+def narrow(browser: Any) -> None:
+    """The viewport of a phone: exactly NARROW CSS pixels wide."""
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": NARROW, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+
+
+def page_width(browser: Any) -> int:
+    width: int = browser.execute_script("return document.documentElement.scrollWidth")
+    return width
+
+
+def within_the_screen(browser: Any, element: Any) -> bool:
+    box = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect(); return [r.left, r.right, r.width];",
+        element,
+    )
+    left, right, width = box
+    return bool(width > 0 and left >= 0 and right <= NARROW)
+
+
+def test_the_review_page_works_at_390_pixels(tmp_path: Path, browser: Any) -> None:
+    """On a phone: no page scrolls sideways, every take, enter and dismiss action and the
+    per-system allowance sit on the screen and work, wide tables scroll inside their card."""
+    import dataclasses
+
+    from selenium.webdriver.common.by import By
+
+    from sync.config import ReviewSpec
+    from tests.engine_helpers import World
+
+    w = World(tmp_path, ["crm", "desk"], max_delete_fraction=0.25)
+    w.add("crm", email="ada@example.org", title="Analyst")
+    w.add("crm", first_name="No", last_name="Email")
+    for i in range(8):
+        w.add("crm", email=f"p{i}@example.org")
+    w.sync()
+    long_title = "Countess of Lovelace, first programmer of the Analytical Engine " * 2
+    w.edit("crm", "ada@example.org", title=long_title, department="Mathematics")
+    w.edit("desk", "ada@example.org", title="Duchess", department="Engines")
+    for i in range(3):
+        w.remove("crm", f"p{i}@example.org")
+    w.sync()
+    settings = dataclasses.replace(w.settings, review=ReviewSpec(token_env="CS_REVIEW"))
+    app = Served(create_app(settings, w.store, env={"CS_REVIEW": TOKEN}))
+    try:
+        narrow(browser)
+        browser.get(app.url + "/login")
+        browser.find_element(By.ID, "token").send_keys(TOKEN)
+        click(browser, browser.find_element(By.ID, "login"), "Logged in")
+        for path in ("/", "/problems", "/runs", "/contact?email=ada@example.org"):
+            browser.get(app.url + path)
+            assert page_width(browser) <= NARROW, f"{path} scrolls sideways"
+        browser.get(app.url + "/")
+        rows = conflicts.rows(w.store)
+        assert len(rows) == 2
+        actions = [
+            browser.find_element(By.ID, f"{kind}-{c['id']}")
+            for c in rows
+            for kind in ("value", "enter", "dismiss")
+        ] + [
+            browser.find_element(By.ID, f"take-{c['id']}-{system}")
+            for c in rows
+            for system in c["values"]
+        ]
+        for element in actions:
+            assert within_the_screen(browser, element), element.get_attribute("id")
+        [empty] = [c for c in rows if c["field"] == "department"]
+        dismiss = browser.find_element(By.ID, f"dismiss-{empty['id']}")
+        assert "keep it empty" in dismiss.text
+        click(browser, dismiss, f"Conflict {empty['id']} resolved")
+
+        browser.get(app.url + "/runs")
+        tables = browser.find_elements(By.CSS_SELECTOR, "section.card .scroll")
+        wide = [
+            t
+            for t in tables
+            if browser.execute_script("return arguments[0].scrollWidth", t)
+            > browser.execute_script("return arguments[0].clientWidth", t)
+        ]
+        assert wide, "a run's table is wider than a phone: it scrolls inside its card"
+        assert all(
+            browser.execute_script("return getComputedStyle(arguments[0]).overflowX", t) == "auto"
+            for t in wide
+        )
+        assert page_width(browser) <= NARROW
+
+        browser.get(app.url + "/problems")
+        allow = browser.find_element(By.ID, "allow-all-crm")
+        assert within_the_screen(browser, allow)
+        click(browser, allow, "3 deletion(s) allowed")
+    finally:
+        app.stop()
+        w.store.dispose()
+    w.sync()
+    assert len(w.records("desk")) == 6  # ada and p3..p7: the three allowed are gone

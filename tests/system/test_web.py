@@ -219,3 +219,61 @@ def test_a_held_deletion_allowed_on_the_page_is_carried_out(tmp_path: Path) -> N
     assert c.post(f"/deletions/{ids[0]}/allow", data={"csrf": csrf(c)}).status_code == 404
     w.sync()
     assert len(w.records("desk")) == 7
+
+
+# --- what the pages say: times, cursors, why a run was partial, dismissing an empty base ---------
+
+
+def test_times_say_their_zone_and_how_long_ago(tmp_path: Path) -> None:
+    w = world_with_conflict(tmp_path)
+    runs = client(w).get("/runs").text
+    assert re.search(r"<time datetime=\"[^\"]+\+00:00\"[^>]*>\d{4}-\d\d-\d\d \d\d:\d\d UTC", runs)
+    assert "(just now)" in runs
+
+
+def test_a_partial_run_says_why(tmp_path: Path) -> None:
+    w = world_with_conflict(tmp_path)  # its runs failed a record without an email
+    runs = client(w).get("/runs").text
+    section = runs[runs.index('id="run-2"') :]
+    assert "partial" in section[:200] and "Why it was not ok" in section
+    assert "crm: 1 record(s) failed: no email: contacts are matched by email" in section
+
+
+def test_dismissing_says_what_it_keeps_when_the_base_is_empty(tmp_path: Path) -> None:
+    w = World(tmp_path, ["crm", "desk"])
+    w.add("crm", email="ada@example.org")
+    w.sync()
+    w.edit("crm", "ada@example.org", department="Mathematics")
+    w.edit("desk", "ada@example.org", department="Engines")
+    w.sync()
+    c = client(w)
+    login(c)
+    page = c.get("/").text
+    cid = conflict_id(w)
+    assert f'id="dismiss-{cid}">Dismiss: keep it empty (clears the field in every system)' in page
+    assert "keep —" not in page
+
+
+def test_a_long_cursor_is_shortened_and_a_time_cursor_reads_as_a_time() -> None:
+    from sync.web.templating import cursor
+
+    token = "eyJhbGciOiJIUzI1NiJ9." + "x" * 80 + ".signature"
+    shown = str(cursor(token))
+    assert f'title="{token}"' in shown and ">eyJhbGciOiJI…ignature<" in shown
+    assert "2024-06-01 12:30 UTC" in str(cursor("2024-06-01T12:30:00Z"))
+
+
+def test_every_deletion_held_in_a_system_is_allowed_in_one_action(tmp_path: Path) -> None:
+    w = held_deletions_world(tmp_path)
+    w.sync()
+    c = client(w)
+    assert 'id="allow-all-crm"' not in c.get("/problems").text  # not logged in
+    login(c)
+    page = c.get("/problems").text
+    assert 'id="allow-all-crm">Allow all 3 deletions in crm' in page
+    r = c.post("/systems/crm/deletions/allow", data={"csrf": csrf(c, "/problems")})
+    assert r.status_code == 200 and "3 deletion(s) allowed" in r.text
+    again = c.post("/systems/crm/deletions/allow", data={"csrf": csrf(c, "/problems")})
+    assert again.status_code == 404
+    w.sync()
+    assert len(w.records("desk")) == 5
