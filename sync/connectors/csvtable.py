@@ -113,6 +113,8 @@ def _no_twice(path: Path, header: list[str]) -> None:
 
 
 def _row(values: list[str], header: list[str]) -> dict[str, str]:
+    if len(values) == len(header):
+        return dict(zip(header, values, strict=True))
     if len(values) > len(header) and any(values[len(header) :]):
         return Ragged(values, header)
     # a short row (trailing empty cells left out) reads as empty cells
