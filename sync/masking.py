@@ -49,6 +49,14 @@ def add(*values: str | None) -> None:
         _pattern = re.compile("|".join(map(re.escape, longest_first)))
 
 
+def forget() -> None:
+    """Mask nothing until values are added again (between tests: one process, many configs)."""
+    global _pattern
+    with _lock:
+        _values.clear()
+        _pattern = None
+
+
 def add_pair(user: str | None, secret: str | None) -> None:
     """A Basic credential: base64 of `user:secret` is as secret as the secret."""
     if user is not None and secret:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sync import masking
 from sync.mapping import Mapping
 from tests import engine_helpers, pgcluster
 
@@ -48,3 +49,11 @@ def normalised(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     monkeypatch.setattr(Mapping, "from_system", counting)
     return calls
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test masks only the secrets it configured: one test's 'wrong' password must not
+    mask the word in the next test's paths."""
+    yield
+    masking.forget()
