@@ -22,6 +22,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from sync import masking
 from sync.config import Settings, build_settings, parse_duration
 from sync.errors import ConfigError, Problem
 from sync.fleet.spec import NAME, BudgetSpec, FleetSpec, QueueSpec, WorkerSpec
@@ -113,6 +114,7 @@ def load_fleet(path: Path, env: dict[str, str] | None = None) -> Fleet:
                 _member(file, defaults, env, problems)
         raise ConfigError(problems, title=f"{where}: {len(problems)} problem(s):") from None
     password = _password(spec.queue, root, env, where, problems)
+    masking.add(password.get_secret_value() if password else None)  # never in a log line
     files = _files(spec.configs.paths, root, where, problems)
     members: dict[str, Member] = {}
     stores: dict[str, str] = {}
