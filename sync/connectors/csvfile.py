@@ -189,8 +189,9 @@ class CsvConnector(Connector):
         except FileNotFoundError:
             if not self.first_listing:
                 raise SystemFailure(
-                    f"{self.path.name} does not exist ({self.path}): it was there before, so "
-                    "nothing is read, written or deleted there until it is back"
+                    f"{self.path.name} does not exist ({self.path}); contactsync has listed "
+                    "this system before, so nothing is read, written or deleted there until "
+                    "the file is back"
                 ) from None
             return _Table(self._new_header(), [], None, self.id_column, on_disk=False)
         missing = missing_columns(self.settings, self.path, parsed.header)
