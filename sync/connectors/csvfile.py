@@ -189,9 +189,9 @@ class CsvConnector(Connector):
         except FileNotFoundError:
             if not self.first_listing:
                 raise SystemFailure(
-                    f"{self.path.name} does not exist ({self.path}); contactsync has listed "
-                    "this system before, so nothing is read, written or deleted there until "
-                    "the file is back"
+                    f"{self.path.name} does not exist ({self.path}): nothing is read, "
+                    "written or deleted there until it is back (only the system's first run "
+                    "creates its file)"
                 ) from None
             return _Table(self._new_header(), [], None, self.id_column, on_disk=False)
         missing = missing_columns(self.settings, self.path, parsed.header)
