@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from sync.config import parse_listen
 from sync.errors import ConfigError, Problem
+from sync.masking import mask_tree
 from sync.metrics import Metrics
 
 
@@ -93,7 +94,8 @@ class Health:
 
 def app(health: Health, metrics: Metrics) -> Starlette:
     async def healthz(_request: Request) -> Response:
-        return JSONResponse(health.as_dict(), status_code=200 if health.healthy else 503)
+        body = mask_tree(health.as_dict())  # a run's error may quote what a vendor said
+        return JSONResponse(body, status_code=200 if health.healthy else 503)
 
     async def prometheus(_request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

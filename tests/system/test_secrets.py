@@ -513,3 +513,16 @@ def test_configured_secrets_and_their_forms_are_masked(tmp_path: Path) -> None:
     pair = base64.b64encode(b"alice:pa ss/w\xc3\xb6rd-91").decode()
     text = f"{env['P']} pa+ss%2Fw%C3%B6rd-91 {pair} Bearer {env['T']} alice"
     assert mask(text) == "[redacted] [redacted] [redacted] Bearer [redacted] alice"
+
+
+async def test_healthz_masks_the_error_it_reports(secret: str) -> None:
+    from sync.metrics import Metrics
+    from sync.monitor import Health, app
+
+    health = Health(unhealthy_after=1)
+    health.failed(f"ConnectError: https://crm.example/?api_key={secret}")
+    transport = httpx.ASGITransport(app=app(health, Metrics()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://monitor") as client:
+        answer = await client.get("/healthz")
+    assert answer.status_code == 503 and "[redacted]" in answer.text
+    assert secret not in answer.text
