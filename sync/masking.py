@@ -8,7 +8,7 @@ token back in its 401 is masked as surely as our own messages. It is applied at 
 where text leaves the process: the log handler (sync/logs.py), error and report rendering
 (sync/errors.py, sync/report.py), the store's columns of error text and run summaries
 (sync/store/models.py), the command line's output (sync/cli.py), the review page and the
-exports (sync/web/templating.py).
+exports (sync/web/templating.py), the daemon's /healthz (sync/monitor.py).
 
 Values shorter than MIN_LENGTH are not masked: they would blank out ordinary words, and a
 secret that short is guessed faster than it is read from a log. User names and OAuth client
