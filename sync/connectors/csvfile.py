@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,7 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from sync.connectors import csvtable
 from sync.connectors.base import Connector, Listing, VendorRecord, Written
 from sync.connectors.csvcheck import missing_columns
-from sync.connectors.csvtable import Ragged, Style
+from sync.connectors.csvtable import Ragged, Table
 from sync.errors import ConnectorError, NotFound, RecordError, SystemFailure, TransientError
 from sync.paths import Segment, get_path
 
@@ -64,67 +63,7 @@ def column(path: tuple[Segment, ...] | None) -> str | None:
     return path[0].key
 
 
-@dataclass
-class _Table:
-    header: list[str]
-    rows: list[dict[str, str]]
-    stamp: tuple[int, int, int] | None  # the file as last read or written (inode, size, mtime)
-    id_column: str
-    style: Style = field(default_factory=Style)
-    lines: list[int] | None = None  # where each row starts, as read (None: as last written)
-    on_disk: bool = True  # False: the file does not exist yet (a first listing creates it)
-    by_id: dict[str, dict[str, str]] = field(default_factory=dict)
-    gone: set[str] = field(default_factory=set)  # IDs deleted since the rows were last written
-
-    def __post_init__(self) -> None:
-        for row in self.rows:
-            vid = row.get(self.id_column)
-            if vid and not isinstance(row, Ragged):
-                self.by_id.setdefault(vid, row)
-
-    def kept(self) -> list[dict[str, str]]:
-        """The rows to write: deleted ones dropped once per group, not once per delete."""
-        if self.gone:
-            gone, by_id, idc = self.gone, self.by_id, self.id_column
-            self.rows = [
-                r
-                for r in self.rows
-                if isinstance(r, Ragged) or r.get(idc) not in gone or by_id.get(r[idc]) is r
-            ]
-            self.gone = set()
-            self.lines = None
-        return self.rows
-
-    def line(self, index: int) -> int:
-        return self.lines[index] if self.lines is not None else index + 2
-
-    def new_id(self) -> str:
-        n = len(self.rows) + 1
-        while f"csv-{n}" in self.by_id:
-            n += 1
-        return f"csv-{n}"
-
-    def name_rows(self) -> bool:
-        """Give every readable row without an ID one; True when any was given."""
-        named = False
-        for row in self.rows:
-            if not row.get(self.id_column) and not isinstance(row, Ragged):
-                row[self.id_column] = self.new_id()
-                self.by_id[row[self.id_column]] = row
-                named = True
-        if named and self.id_column not in self.header:
-            self.header.append(self.id_column)
-        return named
-
-    def unreadable(self, vendor_id: str) -> str | None:
-        """Where a row with this ID sits if it cannot be read."""
-        for i, row in enumerate(self.rows):
-            if isinstance(row, Ragged) and row.get(self.id_column) == vendor_id:
-                return f"line {self.line(i)}"
-        return None
-
-
-_Op = Callable[[_Table], tuple[bool, Any]]  # -> (changed the table, the answer)
+_Op = Callable[[Table], tuple[bool, Any]]  # -> (changed the table, the answer)
 
 
 class CsvConnector(Connector):
@@ -139,7 +78,7 @@ class CsvConnector(Connector):
         mapping: Mapping = settings.mapping
         self.id_column = column(mapping.id_path) or "id"
         self.updated_column = column(mapping.updated_path)
-        self._table: _Table | None = None
+        self._table: Table | None = None
         self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
         # held while a group is applied and written: reads never see a write not yet on disk
@@ -183,7 +122,7 @@ class CsvConnector(Connector):
             raise csvtable.unreadable(self.path, why) from None
         return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    def _load(self, stamp: tuple[int, int, int] | None) -> _Table:
+    def _load(self, stamp: tuple[int, int, int] | None) -> Table:
         try:
             parsed = csvtable.parse(self.path)
         except FileNotFoundError:
@@ -193,12 +132,12 @@ class CsvConnector(Connector):
                     "written or deleted there until it is back (only the system's first run "
                     "creates its file)"
                 ) from None
-            return _Table(self._new_header(), [], None, self.id_column, on_disk=False)
+            return Table(self._new_header(), [], None, self.id_column, on_disk=False)
         missing = missing_columns(self.settings, self.path, parsed.header)
         if missing:  # every row would read as cleared in the missing columns
             raise SystemFailure("; ".join(missing) + "; nothing is read or written there")
         header = parsed.header or self._new_header()
-        return _Table(header, parsed.rows, stamp, self.id_column, parsed.style, parsed.lines)
+        return Table(header, parsed.rows, stamp, self.id_column, parsed.style, parsed.lines)
 
     def _new_header(self) -> list[str]:
         """A new file's columns: the ID, every mapped column, the update time if stamped."""
@@ -211,14 +150,14 @@ class CsvConnector(Connector):
             header.append(self.updated_column)
         return header
 
-    def _current(self) -> _Table:
+    def _current(self) -> Table:
         """The table as the file holds it: the kept copy unless someone else changed the file."""
         stamp = self._stamp()
         if self._table is None or self._table.stamp != stamp or stamp is None:
             self._table = self._load(stamp)
         return self._table
 
-    def _write(self, table: _Table) -> tuple[int, int, int] | None:
+    def _write(self, table: Table) -> tuple[int, int, int] | None:
         csvtable.write(self.path, list(table.header), list(table.kept()), table.style)
         return self._stamp()
 
@@ -297,7 +236,7 @@ class CsvConnector(Connector):
             table = self._current()
             if unsettled and self.dry_run:  # IDs as a real run would give them, kept nowhere
                 copies = [r if isinstance(r, Ragged) else r.copy() for r in table.rows]
-                table = _Table(list(table.header), copies, None, self.id_column, lines=table.lines)
+                table = Table(list(table.header), copies, None, self.id_column, lines=table.lines)
                 table.name_rows()
             # copies: a later update must not change a record already handed out
             rows = [(table.line(i), row.copy(), row) for i, row in enumerate(table.kept())]
@@ -317,7 +256,7 @@ class CsvConnector(Connector):
     async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
         cells = self._cells(payload)
 
-        def op(table: _Table) -> tuple[bool, Written]:
+        def op(table: Table) -> tuple[bool, Written]:
             row = {self.id_column: table.new_id(), **cells}
             table.rows.append(row)
             table.by_id[row[self.id_column]] = row
@@ -333,7 +272,7 @@ class CsvConnector(Connector):
     ) -> dict[str, Any] | None:
         cells = self._cells(changes)
 
-        def op(table: _Table) -> tuple[bool, dict[str, str]]:
+        def op(table: Table) -> tuple[bool, dict[str, str]]:
             row = self._row(table, vendor_id)
             row.update(cells)
             _extend(table.header, row)
@@ -343,7 +282,7 @@ class CsvConnector(Connector):
         return answer
 
     async def delete(self, vendor_id: str) -> None:
-        def op(table: _Table) -> tuple[bool, None]:
+        def op(table: Table) -> tuple[bool, None]:
             if vendor_id not in table.by_id:
                 where = table.unreadable(vendor_id)
                 if where:  # refused: a row that cannot be read is not removed either
@@ -355,7 +294,7 @@ class CsvConnector(Connector):
 
         await self._submit(op)
 
-    def _row(self, table: _Table, vendor_id: str) -> dict[str, str]:
+    def _row(self, table: Table, vendor_id: str) -> dict[str, str]:
         row = table.by_id.get(vendor_id)
         if row is not None:
             return row

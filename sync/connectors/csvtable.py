@@ -16,7 +16,7 @@ import os
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync.errors import SystemFailure
@@ -168,4 +168,70 @@ def _mode(path: Path) -> int | None:
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
+        return None
+
+
+@dataclass
+class Table:
+    """The rows in memory, as last read or written, with the writes of a group applied."""
+
+    header: list[str]
+    rows: list[dict[str, str]]
+    stamp: tuple[int, int, int] | None  # the file as last read or written (inode, size, mtime)
+    id_column: str
+    style: Style = field(default_factory=Style)
+    lines: list[int] | None = None  # where each row starts, as read (None: as last written)
+    on_disk: bool = True  # False: the file does not exist yet (a first listing creates it)
+    by_id: dict[str, dict[str, str]] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)  # IDs deleted since the rows were last written
+
+    def __post_init__(self) -> None:
+        for row in self.rows:
+            vid = row.get(self.id_column)
+            if vid and not isinstance(row, Ragged):
+                self.by_id.setdefault(vid, row)
+        # past every csv-<n> the file holds: an ID a deleted row had is not given again
+        # while a higher one is there, and 10,000 rows named at once cost no rescans
+        taken = [int(v[4:]) for v in self.by_id if v.startswith("csv-") and v[4:].isdigit()]
+        self._next = max([len(self.rows), *taken]) + 1
+
+    def kept(self) -> list[dict[str, str]]:
+        """The rows to write: deleted ones dropped once per group, not once per delete."""
+        if self.gone:
+            gone, by_id, idc = self.gone, self.by_id, self.id_column
+            self.rows = [
+                r
+                for r in self.rows
+                if isinstance(r, Ragged) or r.get(idc) not in gone or by_id.get(r[idc]) is r
+            ]
+            self.gone = set()
+            self.lines = None
+        return self.rows
+
+    def line(self, index: int) -> int:
+        return self.lines[index] if self.lines is not None else index + 2
+
+    def new_id(self) -> str:
+        while f"csv-{self._next}" in self.by_id:
+            self._next += 1
+        self._next += 1
+        return f"csv-{self._next - 1}"
+
+    def name_rows(self) -> bool:
+        """Give every readable row without an ID one; True when any was given."""
+        named = False
+        for row in self.rows:
+            if not row.get(self.id_column) and not isinstance(row, Ragged):
+                row[self.id_column] = self.new_id()
+                self.by_id[row[self.id_column]] = row
+                named = True
+        if named and self.id_column not in self.header:
+            self.header.append(self.id_column)
+        return named
+
+    def unreadable(self, vendor_id: str) -> str | None:
+        """Where a row with this ID sits if it cannot be read."""
+        for i, row in enumerate(self.rows):
+            if isinstance(row, Ragged) and row.get(self.id_column) == vendor_id:
+                return f"line {self.line(i)}"
         return None

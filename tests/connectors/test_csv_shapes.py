@@ -114,3 +114,24 @@ async def test_a_folder_where_the_file_belongs_fails_the_listing(tmp_path: Path)
     (tmp_path / "people.csv").mkdir()
     with pytest.raises(SystemFailure, match="is a folder"):
         await conn.list_all()
+
+
+async def test_rows_without_an_id_are_named_in_one_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("email\n" + "".join(f"p{i}@example.org\n" for i in range(2000)))
+    conn = connector(tmp_path)
+    listing = await conn.list_all()
+    assert conn.rewrites == 1 and len({r.id for r in listing.records}) == 2000
+    assert path.read_text().splitlines()[0] == "email,id"  # the ID column added at the end
+    again = await connector(tmp_path).list_all()
+    assert [r.id for r in again.records] == [r.id for r in listing.records]
+
+
+async def test_a_deleted_rows_id_is_not_given_again(tmp_path: Path) -> None:
+    (tmp_path / "people.csv").write_text(
+        "id,email\ncsv-1,a@example.org\ncsv-2,b@example.org\ncsv-3,c@example.org\n"
+    )
+    conn = connector(tmp_path)
+    await conn.delete("csv-2")
+    written = await conn.create(ADA)
+    assert written.vendor_id == "csv-4"
