@@ -190,8 +190,8 @@ class Table:
             vid = row.get(self.id_column)
             if vid and not isinstance(row, Ragged):
                 self.by_id.setdefault(vid, row)
-        # past every csv-<n> the file holds: an ID a deleted row had is not given again
-        # while a higher one is there, and 10,000 rows named at once cost no rescans
+        # past every csv-<n> the file holds: the IDs of rows deleted below the highest are
+        # not given again, and 10,000 rows named at once cost no rescans
         taken = [int(v[4:]) for v in self.by_id if v.startswith("csv-") and v[4:].isdigit()]
         self._next = max([len(self.rows), *taken]) + 1
 
