@@ -307,10 +307,11 @@ class CsvConnector(Connector):
         field = self.settings.mapping.fields.get("email")
         if field is None:
             return None
+        wanted = email.strip().lower()  # as the mapping normalises what it reads
         async with self._writing:
             table = self._current()
             for i, row in enumerate(table.kept()):
-                found = str(get_path(row, field.path) or "").strip().lower() == email
+                found = str(get_path(row, field.path) or "").strip().lower() == wanted
                 if found and row.get(self.id_column) and not isinstance(row, Ragged):
                     where = f"line {table.line(i)}"
                     return VendorRecord(row[self.id_column], row.copy(), where=where)
