@@ -20,7 +20,7 @@ def problems(store: Store) -> dict[str, Any]:
     if run is not None:
         for system, r in (run.summary.get("systems") or {}).items():
             failed += [{"system": system, **f} for f in r.get("failed") or []]
-    held = [
+    held: list[dict[str, Any]] = [
         {
             "id": h.entry_id,
             "system": h.system,
