@@ -92,7 +92,7 @@ def cmd_once(args: argparse.Namespace) -> int:
                 holder=keeper.holder,
                 fence=keeper.fence,
                 stop=stop,
-                **_progress_kw(Engine, progress),
+                progress=progress,
             )
             report = asyncio.run(
                 engine.run(
@@ -132,13 +132,6 @@ def _stopper(stop: threading.Event) -> Any:
         )
 
     return handler
-
-
-def _progress_kw(engine: Any, progress: Any) -> dict[str, Any]:
-    """Engine(progress=...) once the engine takes a watcher (being wired on its branch)."""
-    import inspect
-
-    return {"progress": progress} if "progress" in inspect.signature(engine).parameters else {}
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
