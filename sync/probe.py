@@ -28,6 +28,10 @@ def check_store(settings: Settings) -> tuple[bool, str]:
     from sync.store.repo import Store
 
     url = settings.state_connect_url
+    try:
+        head = head_revision()
+    except StoreError as exc:  # a broken installation, whatever the database
+        return False, str(exc)
     if make_url(url).get_backend_name() == "sqlite":
         db = make_url(url).database
         if db and db != ":memory:" and not Path(db).exists():
@@ -44,7 +48,7 @@ def check_store(settings: Settings) -> tuple[bool, str]:
         return False, str(exc)
     except Exception as exc:  # SQLAlchemy's, from the first query
         return False, str(store_error(exc, url))
-    state = "up to date" if at == head_revision() else "migrated at the next start"
+    state = "up to date" if at == head else "migrated at the next start"
     return True, f"ok: {shown(url)} (schema {state})"
 
 

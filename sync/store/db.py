@@ -150,8 +150,16 @@ def head_revision() -> str:
             revisions.add(found["revision"])
             parents.add(found.get("down_revision", "None"))
     heads = revisions - parents
+    if not revisions:  # a wheel built without them: the installation is broken, not the database
+        raise StoreError(
+            f"the database migrations are missing from this installation ({MIGRATIONS} holds "
+            "none): reinstall contactsync"
+        )
     if len(heads) != 1:
-        raise RuntimeError(f"migrations: expected one head revision, found {sorted(heads)}")
+        raise StoreError(
+            f"the database migrations in {MIGRATIONS} have {len(heads)} newest revisions "
+            f"({', '.join(sorted(heads)) or 'none'}), not one: reinstall contactsync"
+        )
     return heads.pop()
 
 

@@ -42,7 +42,7 @@ from sync.store.convert import (
     now,
     run_row,
 )
-from sync.store.db import make_engine, translated, upgrade
+from sync.store.db import head_revision, make_engine, translated, upgrade
 from sync.store.leases import Leases
 from sync.store.models import Conflict, Contact, Cursor, FieldChange, JournalEntry, Link, Run
 
@@ -55,6 +55,8 @@ __all__ = ["Store", "aware", "new_id", "now"]
 class Store:
     def __init__(self, url: str | URL, *, migrate: bool = True) -> None:
         with translated(url):  # cannot connect, cannot migrate: a StoreError naming state.url
+            if migrate:
+                head_revision()  # migrations missing (a broken installation): before any file
             self.engine: Engine = make_engine(url)
             if migrate:
                 upgrade(self.engine)

@@ -5,6 +5,7 @@ it into a fresh virtual environment (.ci/run); this builds it offline, quickly."
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -61,8 +62,10 @@ def test_the_wheel_carries_the_shipped_files(wheel: Path) -> None:
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
 
 
-def test_an_installed_wheel_syncs_from_an_empty_folder(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed into a folder of its own (put on PYTHONPATH to run it)."""
+    target = tmp_path_factory.mktemp("site")
     subprocess.run(
         [
             sys.executable,
@@ -80,6 +83,11 @@ def test_an_installed_wheel_syncs_from_an_empty_folder(wheel: Path, tmp_path: Pa
         capture_output=True,
         timeout=300,
     )
+    return target
+
+
+def test_an_installed_wheel_syncs_from_an_empty_folder(installed: Path, tmp_path: Path) -> None:
+    target = installed
     work = tmp_path / "empty"
     work.mkdir()
     (work / "sync.toml").write_text(TWO_CSV)
@@ -109,3 +117,37 @@ def test_an_installed_wheel_syncs_from_an_empty_folder(wheel: Path, tmp_path: Pa
         timeout=60,
     )
     assert version.stdout.startswith("contactsync 0.")
+
+
+def test_a_wheel_missing_its_migrations_says_so_in_one_line(
+    installed: Path, tmp_path: Path
+) -> None:
+    """A broken installation (its migrations left out of the wheel) is one clear line and
+    exit 2 for a command that opens the store, a failed `state` line for check --connect."""
+    target = tmp_path / "site"
+    shutil.copytree(installed, target)
+    shutil.rmtree(target / "sync" / "_data" / "migrations")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "sync.toml").write_text(TWO_CSV)
+    (work / "crm.csv").write_text("id,email\n1,ada@example.org\n")
+    (work / "shop.csv").write_text("id,email\n2,bob@example.org\n")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    for args, status in ((["once"], 2), (["status"], 2), (["check", "--connect"], 1)):
+        done = subprocess.run(
+            [sys.executable, "-m", "sync", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        said = done.stderr + done.stdout
+        assert done.returncode == status, (args, said)
+        assert "Traceback" not in said, (args, said)
+        assert "migrations" in said and "reinstall" in said, (args, said)
+        if status == 2:
+            [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+            assert str(target / "sync" / "_data" / "migrations") in line, line
+    assert not (work / "state.db").exists(), "a state file was made"
+    assert "bob" not in (work / "crm.csv").read_text()
