@@ -86,24 +86,28 @@ def duplicate_ids(records: list[tuple[str, str | None]]) -> dict[str, str]:
 
 def normalise(
     listed: Listed,
-    records: list[tuple[str, dict[str, Any], str | None]],
+    records: list[tuple[str, dict[str, Any], str | None, str | None]],
     mapping: Mapping,
     schema: Schema,
     known: dict[str, tuple[str, str | None]] | None,
     out: Observations,
 ) -> None:
-    """Fill `listed.rows` from the vendor records (vendor ID, data, where). `known`: the
-    kept hashes of the system's links on a trusted full scan (else None)."""
+    """Fill `listed.rows` from the vendor records (vendor ID, data, where, the connector's
+    reason it cannot be read). `known`: the kept hashes of the system's links on a trusted
+    full scan (else None)."""
     salt = raw_salt(mapping.fingerprint, schema)
-    duplicates = duplicate_ids([(vid, where) for vid, _, where in records])
+    duplicates = duplicate_ids([(vid, where) for vid, _, where, _ in records])
     reported: set[str] = set()
     changed = out.changed.setdefault(listed.system, []) if known is not None else None
     rows = listed.rows
-    for vid, data, _ in records:
+    for vid, data, _, unreadable in records:
         if vid in duplicates:
             if vid not in reported:  # one failure per ID, naming every place
                 reported.add(vid)
                 rows.append(Seen(vid, None, error=duplicates[vid]))
+            continue
+        if unreadable is not None:  # fails alone; listed, so its link is no deletion
+            rows.append(Seen(vid, None, error=unreadable))
             continue
         raw = raw_hash(salt, data)
         kept = known.get(vid) if known is not None else None

@@ -91,7 +91,7 @@ def observe(
     out = Observations()
     for system, (listing, listed) in listings.items():
         known = hashes.get(system, {}) if hashes is not None else None
-        records = [(vr.id, vr.data, vr.where) for vr in listing.records]
+        records = [(vr.id, vr.data, vr.where, vr.error) for vr in listing.records]
         listing.records = []
         normalise(listed, records, settings.systems[system].mapping, settings.schema, known, out)
         out.systems[system] = listed

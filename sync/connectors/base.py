@@ -46,6 +46,9 @@ class VendorRecord:
     id: str
     data: dict[str, Any]
     where: str | None = None  # where the record sits, for messages ("line 7" of a CSV file)
+    # the record is there but cannot be read (a malformed card): the engine fails it alone
+    # with this reason, never maps `data`, and never takes its link for a deletion
+    error: str | None = None
 
 
 @dataclass

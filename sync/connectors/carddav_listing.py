@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from sync.connectors import webdav as dav
-from sync.connectors.base import Listing, VendorRecord
+from sync.connectors.base import Listing
 from sync.connectors.cardcache import CardCache
-from sync.connectors.cards import Unreadable, read
+from sync.connectors.cards import Unreadable, listed, read
 from sync.errors import ConnectorError, NotFound
 
 if TYPE_CHECKING:
@@ -57,7 +57,8 @@ class BookListing:
         except _TokenRefused:
             return await self._listing(None)
         except ConnectorError as exc:
-            return Listing.failed(exc, found, f"listing {self.settings.name}")
+            readable = {n: r for n, r in found.items() if not isinstance(r, Unreadable)}
+            return Listing.failed(exc, readable, f"listing {self.settings.name}")
 
     async def _list(self, token: str | None, found: dict[str, dict[str, Any]]) -> Listing:
         await self._book_href()
@@ -83,7 +84,7 @@ class BookListing:
         cursor = None
         if new_token:
             cursor = json.dumps({"for": self.target, "book": self._book, "token": new_token})
-        records = [VendorRecord(name, data) for name, data in found.items()]
+        records = [listed(name, data) for name, data in found.items()]
         return Listing(records, complete=True, cursor=cursor)
 
     async def _members(

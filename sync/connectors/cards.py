@@ -7,7 +7,8 @@ import copy
 import uuid
 from typing import Any
 
-from sync.errors import RecordError, Rejected
+from sync.connectors.base import VendorRecord
+from sync.errors import Rejected
 from sync.mapping import Mapping
 from sync.paths import Segment, get_path, set_path
 from sync.vcard import CardError, apply, parse, present
@@ -18,19 +19,13 @@ UID_SPACE = uuid.UUID("6f1c2a4e-8d3b-5e7a-9c1f-2b4d6e8a0c13")
 
 
 class Unreadable(dict[str, Any]):
-    """The record of a card that cannot be read. It stays in the listing (a card that is
-    there but broken is not a deletion), and the mapping reading it fails that one record
-    with the reason, as any unmappable record fails."""
+    """The (empty) record of a card that cannot be read, with the reason. A listing gives it
+    as a VendorRecord with that `error` (`listed`): a card that is there but broken fails
+    alone and is no deletion; it is never cached, written over or matched by email."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(unreadable=reason)
+        super().__init__()
         self.reason = reason
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        raise RecordError(self.reason)
-
-    def __getitem__(self, key: Any) -> Any:
-        raise RecordError(self.reason)
 
 
 def read(text: str, where: str) -> dict[str, Any]:
@@ -39,6 +34,13 @@ def read(text: str, where: str) -> dict[str, Any]:
         return present(parse(text))
     except CardError as exc:
         return Unreadable(f"{where}: {exc}")
+
+
+def listed(name: str, record: dict[str, Any]) -> VendorRecord:
+    """A card as a listing gives it to the engine: an unreadable one with its reason."""
+    if isinstance(record, Unreadable):
+        return VendorRecord(name, {}, error=record.reason)
+    return VendorRecord(name, record)
 
 
 def uid_for(email: str | None) -> str:

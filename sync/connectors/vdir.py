@@ -21,7 +21,16 @@ from pydantic import BaseModel, ConfigDict
 
 from sync.connectors.base import Connector, Listing, VendorRecord, Written
 from sync.connectors.cardcache import CardCache
-from sync.connectors.cards import Unreadable, edited, email_of, merged, read, uid_for, written_paths
+from sync.connectors.cards import (
+    Unreadable,
+    edited,
+    email_of,
+    listed,
+    merged,
+    read,
+    uid_for,
+    written_paths,
+)
 from sync.errors import NotFound, RecordError, Rejected, TransientError
 from sync.vcard import new_card_and_record
 
@@ -105,7 +114,7 @@ class VdirConnector(Connector):
                     continue
                 if not isinstance(found[1], Unreadable):
                     self.cache.put(name, etag, found[1], None)
-                records.append(VendorRecord(name, found[1]))
+                records.append(listed(name, found[1]))
                 if len(records) % 1000 == 0:
                     self.page_listed(len(records))
         self.cache.keep_only(seen)

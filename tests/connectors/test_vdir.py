@@ -165,14 +165,20 @@ async def test_a_malformed_file_is_listed_and_fails_alone(tmp_path: Path) -> Non
     (cards / "good.vcf").write_text(OTHER)
     (cards / "bad.vcf").write_text("BEGIN:VCARD\nVERSION:3.0\nFN:cut short\n")
     (cards / "latin1.vcf").write_bytes(OTHER.replace("Grace", "Gr\xe2ce").encode("latin-1"))
-    conn, records = await listed(settings)
-    assert set(records) == {"good.vcf", "bad.vcf", "latin1.vcf"}  # listed: not a deletion
+    conn = VdirConnector.build(settings)
+    listing = await conn.list_all()
+    assert listing.complete
+    shown = {r.id: r for r in listing.records}
+    assert set(shown) == {"good.vcf", "bad.vcf", "latin1.vcf"}  # listed: not a deletion
+    # the broken ones carry their reason (the engine fails them alone), and no data
+    assert shown["bad.vcf"].error == "bad.vcf: END:VCARD is missing"
+    assert shown["latin1.vcf"].error == "latin1.vcf: not UTF-8"
+    assert shown["bad.vcf"].data == {} and shown["latin1.vcf"].data == {}
+    assert shown["good.vcf"].error is None
     mapping = conn.settings.mapping
-    with pytest.raises(RecordError, match=r"bad.vcf: END:VCARD is missing"):
-        mapping.from_system(records["bad.vcf"], SCHEMA)
-    with pytest.raises(RecordError, match=r"latin1.vcf: not UTF-8"):
-        mapping.from_system(records["latin1.vcf"], SCHEMA)
-    assert mapping.from_system(records["good.vcf"], SCHEMA)["last_name"] == "Hopper"
+    assert mapping.from_system(shown["good.vcf"].data, SCHEMA)["last_name"] == "Hopper"
+    with pytest.raises(RecordError, match=r"latin1.vcf: not UTF-8"):  # and is never written
+        await conn.update("latin1.vcf", {"NOTE": "x"}, {"NOTE": "x"})
 
 
 async def test_a_folder_that_vanished_is_an_incomplete_listing(tmp_path: Path) -> None:

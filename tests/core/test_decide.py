@@ -176,10 +176,10 @@ def test_two_records_with_one_vendor_id_are_a_duplicate_named_by_where_they_sit(
     view = world(1)
     listed = Listed("crm", full=True, complete=True)
     out = Observations()
-    records: list[tuple[str, dict[str, Any], str | None]] = [
-        ("crm-0", {"id": "crm-0", "email": "p0@example.org"}, "line 3"),
-        ("crm-0", {"id": "crm-0", "email": "other@example.org"}, "line 7"),
-        ("crm-9", {"id": "crm-9", "email": "new@example.org"}, "line 9"),
+    records: list[tuple[str, dict[str, Any], str | None, str | None]] = [
+        ("crm-0", {"id": "crm-0", "email": "p0@example.org"}, "line 3", None),
+        ("crm-0", {"id": "crm-0", "email": "other@example.org"}, "line 7", None),
+        ("crm-9", {"id": "crm-9", "email": "new@example.org"}, "line 9", None),
     ]
     normalise(listed, records, MAP, SCHEMA, None, out)
     out.systems["crm"] = listed
@@ -190,6 +190,29 @@ def test_two_records_with_one_vendor_id_are_a_duplicate_named_by_where_they_sit(
     assert deletes(d) == set() and d.held == [], "a duplicated ID is not a vanished record"
     assert set(d.new) == {"n100"} and d.contacts["n100"].email == "new@example.org"
     assert not any(a.contact_id == "c0" for a in d.actions)
+
+
+def test_a_record_the_connector_cannot_read_fails_alone_and_is_no_deletion() -> None:
+    """VendorRecord.error (a malformed card): that record fails with the connector's reason,
+    its data is never mapped, its contact is left as it is, and the others sync."""
+    view = world(3)
+    listed = Listed("crm", full=True, complete=True)
+    out = Observations()
+    records: list[tuple[str, dict[str, Any], str | None, str | None]] = [
+        ("crm-0", {}, None, "crm-0: END:VCARD is missing"),  # linked to c0
+        ("crm-1", {"email": "p1@example.org", "title": "Chief"}, None, None),
+        ("crm-2", {"email": "p2@example.org"}, None, None),
+    ]
+    normalise(listed, records, MAP, SCHEMA, None, out)
+    out.systems["crm"] = listed
+    d = run(view, out)
+    assert [(f.system, f.vendor_id, f.reason) for f in d.failures] == [
+        ("crm", "crm-0", "crm-0: END:VCARD is missing")
+    ]
+    assert "crm" in d.read_failed  # its cursor waits until the record is read
+    assert deletes(d) == set() and d.held == [], "an unreadable record is not a vanished one"
+    assert not any(a.contact_id == "c0" for a in d.actions)
+    assert [(a.system, a.contact_id, a.kind) for a in d.actions] == [("desk", "c1", Kind.UPDATE)]
 
 
 # --- first sight -----------------------------------------------------------------------------
