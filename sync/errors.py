@@ -11,6 +11,8 @@ SyncError
 │   ├── OutcomeUnknown     a write may have landed (answer lost, or no ID in it): journalled
 │   │                      `unknown` and looked up before anything is sent again
 │   ├── Rejected           the vendor refused this record (400, 409, 412, result=false)
+│   │   └── AlreadyExists  a create its own duplicate check refused: the system holds the
+│   │                      record already, under an ID it does not tell (journal `unlinked`)
 │   ├── NotFound           404: the record is gone
 │   └── SystemFailure      the system cannot be used this run: reported once for the system,
 │       │                  its other work not sent, nothing inferred from it
@@ -21,8 +23,9 @@ SyncError
 └── LeaseLost              another replica holds the sync lease; this one may not commit
 
 What the engine does with each kind is one table (the push's): TransientError left after the
-retries and OutcomeUnknown make a create `unknown`; Rejected, NotFound and RecordError fail
-that record; SystemFailure stops that system's work for the run.
+retries and OutcomeUnknown make a create `unknown`; AlreadyExists makes a create `unlinked`
+(never resent; a person links it); Rejected, NotFound and RecordError fail that record;
+SystemFailure stops that system's work for the run.
 """
 
 from __future__ import annotations
@@ -134,6 +137,11 @@ class NotFound(ConnectorError):
 
 class Rejected(ConnectorError):
     """The system refused this record; the reason is the vendor's own words."""
+
+
+class AlreadyExists(Rejected):
+    """A create refused by the vendor's own duplicate check (OneContact's checkrepeated): the
+    system holds that record already, and cannot say under which ID."""
 
 
 class StoreError(SyncError):

@@ -5,6 +5,8 @@ What an error means for the journal is one table, by kind (sync/errors.py draws 
 
     kind                              create     update, delete   and then
     OutcomeUnknown                    unknown    unknown          looked up before a resend
+    AlreadyExists (the vendor's       unlinked   failed           never resent: `status`
+      duplicate check refused it)                                 shows it, a person links it
     TransientError (after retries)    unknown    failed           decided again next run
     SystemFailure (auth, outage,      failed     failed           the system's other actions
       quota)                                                      are not sent this run
@@ -29,6 +31,7 @@ from sync.connectors.base import Connector
 from sync.contact import Record, Schema
 from sync.diff import raw_hash, raw_salt
 from sync.errors import (
+    AlreadyExists,
     ConnectorError,
     OutcomeUnknown,
     QuotaExhausted,
@@ -51,11 +54,17 @@ REPEAT_REFUSED = (
     " after deleting it there, have it created anew with `contactsync unlink EMAIL SYSTEM`"
 )
 
+HELD_UNLINKED = (
+    "It is not sent again: link it with `contactsync link EMAIL SYSTEM ID`, or, after deleting"
+    " it there, have it created anew with `contactsync unlink EMAIL SYSTEM`"
+)
+
 # (error kind, journal state of a create, of an update or delete, stops the system)
 TABLE: tuple[tuple[type[Exception], JournalState, JournalState, bool], ...] = (
     (OutcomeUnknown, JournalState.UNKNOWN, JournalState.UNKNOWN, False),
     (TransientError, JournalState.UNKNOWN, JournalState.FAILED, False),
     (SystemFailure, JournalState.FAILED, JournalState.FAILED, True),
+    (AlreadyExists, JournalState.UNLINKED, JournalState.FAILED, False),
     (ConnectorError, JournalState.FAILED, JournalState.FAILED, False),
     (RecordError, JournalState.FAILED, JournalState.FAILED, False),
 )
@@ -159,7 +168,8 @@ class Pusher:
             state, stops = on_error(exc, action.kind)
             if stops:
                 self.failures.setdefault(action.system, system_failure(exc))
-            return Outcome(action, state, error=str(exc), stopped=stops)
+            said = f"{exc}. {HELD_UNLINKED}" if state == JournalState.UNLINKED else str(exc)
+            return Outcome(action, state, error=said, stopped=stops)
 
     async def _create(self, conn: Connector, action: Action) -> Outcome:
         if action.unless_exists:

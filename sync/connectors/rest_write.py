@@ -14,6 +14,7 @@ from sync.connectors.rest_read import RestReading, _key
 from sync.connectors.template import UNSET, lookup, render
 from sync.connectors.vendor import WriteCall, variant
 from sync.errors import (
+    AlreadyExists,
     ConnectorError,
     NotFound,
     OutcomeUnknown,
@@ -80,7 +81,12 @@ class RestWriting(RestReading):
         call = self.variant(self.vendor.create)
         answer, body = await self._write(call, None, await self._body(payload, create=True))
         refused = render(call.refused, {**self.vars, "payload": body}) if call.refused else None
-        envelope.check_answer(answer, self.vendor.answers, self.vendor.errors, refused)
+        try:
+            envelope.check_answer(answer, self.vendor.answers, self.vendor.errors, refused)
+        except Rejected as exc:
+            if call.refused_means_exists:  # the vendor's duplicate check: it is there already
+                raise AlreadyExists(str(exc), status=exc.status) from None
+            raise
         return await self._created(call, answer, body)
 
     async def _created(self, call: WriteCall, answer: Any, body: Any) -> Written:

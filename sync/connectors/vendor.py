@@ -86,7 +86,9 @@ class WriteCall(Call):
     body_of: Literal["changes", "full", "merged"] = "changes"  # (update) merged: GET, apply, PUT
     merge_lists: bool = False  # (update) changed lists are merged into the current ones first
     carry: list[str] = []  # (update) keys always sent, taken from the full payload
-    refused_means_exists: bool = False  # (create_unless_exists) a refusal: it is there already
+    # (create, create_unless_exists) a refusal is the vendor's duplicate check: it is there
+    # already (create raises AlreadyExists; create_unless_exists answers None)
+    refused_means_exists: bool = False
     when: dict[str, dict[str, dict[str, Any]]] = {}  # option -> value -> keys changed so
 
 

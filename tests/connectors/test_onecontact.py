@@ -13,7 +13,7 @@ import pytest
 
 from sync.connectors import connector_class
 from sync.connectors.base import Connector
-from sync.errors import ConfigError, Rejected
+from sync.errors import AlreadyExists, ConfigError, Rejected
 from sync.sandbox.onecontact import OneContactEmulator
 from tests.connectors.contract import ConnectorContract
 from tests.helpers import SEEDS, system_settings
@@ -247,10 +247,20 @@ async def test_checkrepeated_refuses_a_second_contact_with_the_same_address(pair
     person = CONTRACT.person()
     await conn.create(mapping.to_system(person, create=True))
     again = {**person, "email": "other@example.org"}
-    with pytest.raises(Rejected, match=r"checkrepeated=true.*Address '\+14155550100'"):
+    # the vendor's duplicate check: it holds the contact already (the engine's `unlinked`)
+    with pytest.raises(AlreadyExists, match=r"duplicate check.*Address '\+14155550100'"):
         await conn.create(mapping.to_system(again, create=True))
     assert len(emu.store) == 1
     assert [r.path.rsplit("/", 1)[1] for r in emu.log] == ["true", "true"]
+
+
+async def test_without_checkrepeated_a_refusal_is_no_proof_of_a_repeat() -> None:
+    emu = OneContactEmulator(extras=("Email",))  # the service knows no FirstName extra
+    conn = CONTRACT.connect(emu, CONTRACT.settings(check_repeated=False))
+    with pytest.raises(Rejected, match="mandatory") as refused:
+        await conn.create(conn.settings.mapping.to_system(CONTRACT.person(), create=True))
+    await conn.aclose()
+    assert not isinstance(refused.value, AlreadyExists)
 
 
 async def test_without_checkrepeated_the_same_address_is_created_twice() -> None:
