@@ -121,6 +121,9 @@ class OneContactEmulator(Emulator):
         self.services = set(services)
         self.extras = set(extras)
         self.store: dict[str, dict[str, Any]] = {}  # contact ID -> body as held
+        # tests: creates of these Addresses are applied and answered {"success": true} with
+        # no `data`, an answer without the new ID (the engine cannot know it landed)
+        self.withhold_ids: set[str] = set()
         route = f"{PREFIX}/service/{{sid}}/contacts/{{tail}}"
         self.app = Starlette(routes=[Route(route, self.handle, methods=["POST", "PUT", "DELETE"])])
 
@@ -218,4 +221,6 @@ class OneContactEmulator(Emulator):
             raise Refused("failed", 200)
         contact_id = str(self.new_id())
         self._apply(contact_id, body)
+        if address in self.withhold_ids:
+            return JSONResponse({"success": True})
         return JSONResponse({"success": True, "data": int(contact_id)})

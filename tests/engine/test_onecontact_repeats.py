@@ -104,3 +104,34 @@ def test_without_the_duplicate_check_a_refused_create_stays_a_failed_record(
         assert len(failed) == 2 and all("mandatory" in f["reason"] for f in failed), failed
     assert posts(dialer) == ["false"] * 4  # each run sends them again
     assert dialer.people() == []
+
+
+def test_a_create_answered_without_an_id_is_never_duplicated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12.5 against the emulator: check_repeated = false, and ada's create lands but is
+    answered without its ID (OutcomeUnknown: journalled `unknown`). The next run cannot look
+    it up (OneContact has no read call), so it resends it only through checkrepeated=true,
+    which refuses it: held unlinked, said once, and never sent again."""
+    dialer = OneContactEmulator()
+    dialer.withhold_ids = {"+442079460000"}
+    sb = world(tmp_path, dialer, check_repeated=False)
+    first = sb.run()
+    [unknown] = first.system("dialer").failed
+    assert unknown["email"] == "ada@example.org" and "without an ID" in unknown["reason"]
+    assert first.system("dialer").created == 1  # bo's answer carried its ID
+    assert sorted(posts(dialer)) == ["false", "false"]
+    second = sb.run()  # resent through the duplicate check only: refused, the number is there
+    assert len(dialer.people()) == 2, "duplicated"
+    [refused] = second.system("dialer").failed
+    assert "duplicate check refused it" in refused["reason"]
+    assert posts(dialer)[2:] == ["true"]
+    for _ in range(2):
+        quiet = sb.run()
+        assert quiet.exit_code == 0 and quiet.writes == 0, "said or sent again"
+    assert len(posts(dialer)) == 3, "resent"
+    phones = sorted(p["phone"] for p in dialer.people())
+    assert phones == ["+442079460000", "+442079460001"], "duplicated"
+    config = config_for(sb, tmp_path, check_repeated=False)
+    [shown] = status(config, capsys)["unlinked"]
+    assert (shown["system"], shown["email"]) == ("dialer", "ada@example.org")
