@@ -83,7 +83,7 @@ def on_error(exc: Exception, kind: str) -> tuple[JournalState, bool]:
 def system_failure(exc: Exception) -> str:
     """How a system failure reads in the report and in `status`."""
     text = str(exc)
-    if isinstance(exc, QuotaExhausted) and "quota" not in text.lower():
+    if isinstance(exc, QuotaExhausted) and "daily quota exhausted" not in text.lower():
         return f"daily quota exhausted: {text}"
     return text
 

@@ -212,8 +212,8 @@ class QueueDb:
             if quota is None:
                 raise KeyError(f"no budget named {budget!r} in the queue database")
             raise QuotaExhausted(
-                f"budget {budget}: the daily quota of {quota} requests is used up "
-                "(it starts again at 00:00 UTC; the next run resumes from the cursor)"
+                f"budget {budget}: all {quota} requests of today are used (the count starts "
+                "again at 00:00 UTC; the next run resumes from the cursor)"
             )
         tokens, rate = float(row[0]), float(row[1])
         return -tokens / rate if tokens < 0 else 0.0

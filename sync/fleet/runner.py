@@ -109,9 +109,13 @@ def _run(member: Member, holder: str, stop: threading.Event, metrics: Metrics | 
                 log.warning("%s: could not read the store for metrics", member.name)
     finally:
         store.dispose()  # its connections; the engine and its compiled statements stay
-    unlisted = report.unlisted
-    error = f"could not list {', '.join(unlisted)}" if unlisted else None
-    return Outcome(report.status, bool(unlisted), error, report.run_id, report)
+    # what `fleet status` says of the run, and what counts towards its backoff: systems that
+    # failed as a whole (credentials, outage, daily quota: their reason) or were not listed
+    failures = [f"{n}: {r.failure}" for n, r in report.systems.items() if r.failure]
+    unlisted = [n for n in report.unlisted if not report.systems[n].failure]
+    said = ([f"could not list {', '.join(unlisted)}"] if unlisted else []) + failures
+    error = "; ".join(said) or None
+    return Outcome(report.status, bool(said), error, report.run_id, report)
 
 
 def _open(url: Any) -> Store:

@@ -78,7 +78,7 @@ def test_a_used_up_daily_quota_raises_quota_exhausted_until_the_day_turns(
     name = budget(db, fleet, rate=1000.0)
     for _ in range(4):
         db.take(name)
-    with pytest.raises(QuotaExhausted, match="budget vendor: the daily quota of 4 requests"):
+    with pytest.raises(QuotaExhausted, match="budget vendor: all 4 requests of today are used"):
         db.take(name)
     assert db.usage()["vendor"]["used_today"] == 4  # the refused take took nothing
     with db.engine.begin() as c:
