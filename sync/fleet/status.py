@@ -10,12 +10,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from sync.errors import StoreError, UsageError
 from sync.fleet.app import QUEUE_ERRORS, SYNC_QUEUE, FleetApp, queue_unreachable
 from sync.fleet.queue import QueueDb
 from sync.fleet.settings import Fleet
+from sync.store.db import store_error
 from sync.store.repo import Store
 
 
@@ -36,7 +38,7 @@ def collect(fleet: Fleet) -> dict[str, Any]:
     out = []
     for name, member in sorted(fleet.members.items()):
         row = schedule.get(name)
-        counts = _counts(member.settings.state_url)
+        counts = _counts(member.settings.state_connect_url)  # with its [state] password
         out.append(
             {
                 "config": name,
@@ -66,7 +68,7 @@ async def _running(fleet: Fleet) -> set[str]:
         return {str(j.task_kwargs.get("config")) for j in jobs}
 
 
-def _counts(url: str) -> dict[str, Any]:
+def _counts(url: str | URL) -> dict[str, Any]:
     try:
         store = Store(url, migrate=False)
     except StoreError as exc:
@@ -77,7 +79,8 @@ def _counts(url: str) -> dict[str, Any]:
             "held_deletions": store.count_held_deletions(),
         }
     except SQLAlchemyError as exc:  # not created yet (no run so far) or away
-        return {"open_conflicts": None, "held_deletions": None, "store_error": type(exc).__name__}
+        why = str(store_error(exc, url))
+        return {"open_conflicts": None, "held_deletions": None, "store_error": why}
     finally:
         store.dispose()
 
