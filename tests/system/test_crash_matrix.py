@@ -145,7 +145,7 @@ SLOW_POINTS = [
         after=True,
         kind="update",
     ),
-    Point("superoffice 6th entity", "superoffice", req("GET", "/Person/*"), k=6),
+    Point("superoffice 3rd entity", "superoffice", req("GET", "/Person/*"), k=3),
     Point(
         "lightening update after",
         "lightening",
