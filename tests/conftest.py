@@ -7,10 +7,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from sync import masking
 from sync.mapping import Mapping
 from tests import engine_helpers, pgcluster
+
+# CI runs the property tests with fixed seeds, so a run is reproducible and a red CI names a case
+# that fails every time; elsewhere each run explores new cases.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

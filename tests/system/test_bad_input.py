@@ -476,6 +476,12 @@ TWO_FILES = {
     later=b"id,email\n7,ada@example.org\n",
     mapped=False,
 )
+@example(  # a UTF-16 file beside a row without an ID, which is given one (CI found it)
+    crm=b"\xff\xfei\x00d\x00,\x00e\x00m\x00a\x00i\x00l\x00\n\x00",
+    desk=b"id,email,first_name\n,ada@example.org\n",
+    later=b"id,email,first_name\n",
+    mapped=False,
+)
 def test_generated_csv_files_give_only_clear_errors(
     crm: bytes, desk: bytes, later: bytes, mapped: bool
 ) -> None:
@@ -504,7 +510,7 @@ def test_generated_csv_files_give_only_clear_errors(
             if not _is_utf8(data):
                 assert (folder / "crm.csv").read_bytes() == data, "crm.csv was rewritten"
                 if _is_utf8(kept):
-                    assert _rows(folder / "desk.csv") >= _rows_of(kept), "desk lost rows"
+                    assert not _lost(_rows_of(kept), _rows(folder / "desk.csv")), "desk lost rows"
 
 
 def _rows(path: Path) -> set[tuple[str, ...]]:
@@ -513,6 +519,15 @@ def _rows(path: Path) -> set[tuple[str, ...]]:
 
 def _rows_of(data: bytes) -> set[tuple[str, ...]]:
     return {tuple(r[:2]) for r in csv.reader(io.StringIO(data.decode("utf-8-sig")))}
+
+
+def _lost(before: set[tuple[str, ...]], after: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """Rows of before missing from after; a row without an ID may have been given one."""
+    return {
+        row
+        for row in before
+        if row not in after and not (row and not row[0] and any(a[1:] == row[1:] for a in after))
+    }
 
 
 def _is_utf8(data: bytes) -> bool:
