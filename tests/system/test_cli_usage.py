@@ -242,18 +242,27 @@ def test_dry_run_counts_what_would_be_sent_before_the_list(folder: Path) -> None
     assert row.split("│")[4].strip() == "5"  # "would create" column
 
 
-def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["completion", "zsh"],  # plain print
+        ["check"],  # rich's console, which exits 1 on a closed pipe unless told otherwise
+        ["conflicts", "list"],
+    ],
+)
+def test_a_closed_pipe_ends_quietly(folder: Path, args: list[str]) -> None:
     read, write = os.pipe()
     os.close(read)  # nobody reads: the first write fails with EPIPE
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "sync", "completion", "zsh"],
+            [sys.executable, "-m", "sync", *args],
             stdout=write,
             stderr=subprocess.PIPE,
             text=True,
             timeout=60,
+            cwd=folder,
         )
     finally:
         os.close(write)
-    assert done.returncode == 141
+    assert done.returncode == 141, done.stderr
     assert done.stderr == ""
