@@ -20,9 +20,10 @@ from rich.console import Console
 
 from sync.config import Settings, find_config, load_config, system_notes
 from sync.errors import ConfigError, Problem
+from sync.output import Output
 
 # Not cut to 80 columns when the output is a file or a pipe: a script reads whole lines.
-console = Console(width=None if sys.stdout.isatty() else 1000)
+console = Output(width=None if sys.stdout.isatty() else 1000)
 
 
 def _settings(args: argparse.Namespace, *, systems: bool = False) -> Settings:

@@ -11,9 +11,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sync import lease
 from sync.config import Settings
+from sync.report import clip
 from sync.store.repo import Store, aware
 
 
@@ -133,12 +135,12 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         systems.add_column(col)
     for name in data["systems"]:
         c = data["cursors"].get(name, {})
-        systems.add_row(
+        systems.add_row(  # vendor text as it is: never read as markup
             name,
-            str(c.get("cursor") or "-"),
+            Text(clip(c.get("cursor") or "-", 60)),  # whole in the JSON
             _short(c.get("last_full_scan")),
             _short(c.get("last_success")),
-            str(c.get("last_error") or ""),
+            Text(clip(c.get("last_error") or "", 2000)),
         )
     console.print(systems)
     console.print(
@@ -146,8 +148,11 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
     )
     for u in data["unlinked"]:
         console.print(
-            f"[yellow]unlinked[/yellow] {u['system']} holds {u['email']} under an ID we cannot "
-            f"read: link it with `contactsync link {u['email']} {u['system']} ID`",
+            Text.assemble(
+                ("unlinked", "yellow"),
+                f" {u['system']} holds {u['email']} under an ID we cannot read: link it with "
+                f"`contactsync link {u['email']} {u['system']} ID`",
+            ),
             highlight=False,
         )
     held = data["lease"]
@@ -155,7 +160,7 @@ def show(store: Store, settings: Settings, fmt: str, console: Console) -> int:
         state = "held by" if held["live"] else "free; last held by"
         console.print(f"sync lease: {state} {held['holder']} (token {held['token']})")
     for name, why in data["failing"].items():
-        console.print(f"[red]failing[/red] {name}: {why}")
+        console.print(Text.assemble(("failing", "red"), f" {name}: {clip(why, 2000)}"))
     return code
 
 

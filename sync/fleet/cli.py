@@ -47,10 +47,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from sync.output import Output
 
     fleet = _load(args)
-    console = Console(soft_wrap=True)
+    console = Output(soft_wrap=True)
     console.print(f"{fleet.path}: OK; {len(fleet.members)} configuration(s)")
     for name, m in sorted(fleet.members.items()):
         systems = ", ".join(f"{n} ({s.connector})" for n, s in m.settings.systems.items())
@@ -62,11 +62,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from sync.fleet import status
+    from sync.output import Output
 
-    return status.show(_load(args), args.format, Console())
+    return status.show(_load(args), args.format, Output())
 
 
 def register(sub: Any) -> None:

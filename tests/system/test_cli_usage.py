@@ -242,18 +242,63 @@ def test_dry_run_counts_what_would_be_sent_before_the_list(folder: Path) -> None
     assert row.split("│")[4].strip() == "5"  # "would create" column
 
 
-def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["completion", "zsh"],  # plain print
+        ["check"],  # rich's console, which exits 1 on a closed pipe unless told otherwise
+        ["conflicts", "list"],
+    ],
+)
+def test_a_closed_pipe_ends_quietly(folder: Path, args: list[str]) -> None:
     read, write = os.pipe()
     os.close(read)  # nobody reads: the first write fails with EPIPE
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "sync", "completion", "zsh"],
+            [sys.executable, "-m", "sync", *args],
             stdout=write,
             stderr=subprocess.PIPE,
             text=True,
             timeout=60,
+            cwd=folder,
         )
     finally:
         os.close(write)
-    assert done.returncode == 141
+    assert done.returncode == 141, done.stderr
     assert done.stderr == ""
+
+
+def test_status_shows_vendor_text_as_it_is_and_long_cursors_shortened(folder: Path) -> None:
+    """A vendor's words may hold brackets (a masked '[redacted]', '[/x]'): status prints them
+    as they are, never as rich markup, which dropped the first and raised on the second. A
+    cursor of thousands of characters (SuperOffice's boundary) is shortened in the table."""
+    from datetime import UTC, datetime
+
+    from sync.store.models import Cursor
+    from sync.store.repo import Store
+
+    assert run(folder, "once").returncode == 0
+    why = "credentials refused (Invalid credentials: 'Bearer [redacted]') [/x] [bold]"
+    store = Store(f"sqlite:///{folder / '.contactsync' / 'state.db'}")
+    try:
+        with store.session() as s:
+            row = s.get(Cursor, "crm")
+            assert row is not None
+            row.last_error = why
+            row.value = (
+                '{"at": "2026-01-01", "seen": {'
+                + ", ".join(f'"{i}": "2026-01-01T00:00:00"' for i in range(300))
+                + "}}"
+            )
+            row.updated_at = datetime.now(UTC)
+            s.commit()
+    finally:
+        store.dispose()
+    done = run(folder, "status")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr  # crm's last listing failed
+    assert why in done.stdout  # in the table's cell and on the failing line
+    assert f"failing crm: listing: {why}" in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) < 400
+    data = json.loads(run(folder, "status", "--format", "json").stdout)
+    assert len(data["cursors"]["crm"]["cursor"]) > 5000  # JSON keeps it whole
