@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,29 @@ def system_settings(
     name: str, table: dict[str, Any], env: dict[str, str] | None = None, root: Path = REPO
 ) -> SystemSettings:
     return settings_from({"systems": {name: table}}, root, env).systems[name]
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float = 60,
+    *,
+    ignoring: tuple[type[Exception], ...] = (),
+    why: Callable[[], str] | None = None,
+) -> Any:
+    """The first truthy answer of `check`, asked five times a second (an exception in
+    `ignoring` counts as no answer yet); AssertionError naming `what` after `timeout`
+    seconds, with `why()` (the processes' logs, say) below it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except ignoring:
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{why()}" if why else ""))
 
 
 TWO_CSV = """
