@@ -49,6 +49,8 @@ __all__ = [
     "load_config",
     "parse_duration",
     "parse_listen",
+    "secret_from",
+    "under",
 ]
 
 
@@ -77,7 +79,7 @@ class SystemSettings:
         return self.spec.connector
 
     def resolve(self, path: str) -> Path:
-        return _under(self.root, path)
+        return under(self.root, path)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def build_settings(
     mappings: dict[str, Mapping] = {}
     for name, file in _mapping_files(raw).items():  # also of systems whose table failed
         try:
-            mappings[name] = load_mapping(_under(root, file), file)
+            mappings[name] = load_mapping(under(root, file), file)
         except ConfigError as exc:
             problems += exc.problems
     custom: dict[str, str] = {}
@@ -246,11 +248,11 @@ def _system(
             problems.append(Problem(f"{key}.{loc_text(tuple(err['loc']))}", msg))
     creds = _credentials(system.auth, env, root, f"{key}.auth", problems)
     for item, (var, file) in cls.secret_options(options).items() if options else ():
-        secret = _secret(item, var, file, env, root, key, problems)
+        secret = secret_from(item, var, file, env, root, key, problems)
         if secret is not None:
             creds.values[item] = secret  # an option that is a secret (SO-AppToken)
             masking.add(secret.get_secret_value())
-    bundle = system.ca_bundle and ca_bundle_problem(_under(root, system.ca_bundle))
+    bundle = system.ca_bundle and ca_bundle_problem(under(root, system.ca_bundle))
     if bundle:
         problems.append(Problem(f"{key}.ca_bundle", f"{bundle}: {system.ca_bundle}"))
     if options is None:
@@ -265,11 +267,11 @@ def _state_url(url: str, root: Path) -> str:
     if url.startswith(prefix) and url != "sqlite:///:memory:":
         rest = url[len(prefix) :]
         if not rest.startswith("/"):
-            return prefix + str(_under(root, rest))
+            return prefix + str(under(root, rest))
     return url
 
 
-def _under(root: Path, path: str) -> Path:
+def under(root: Path, path: str) -> Path:
     """A path from the config: `~` is the user's home, a relative one is under the config's
     folder (not the working directory, which differs under systemd and cron)."""
     p = Path(path)
@@ -281,21 +283,11 @@ def _under(root: Path, path: str) -> Path:
 def _state_password(
     state: StateSpec, env: dict[str, str], root: Path, key: str, problems: list[Problem]
 ) -> SecretStr | None:
-    if state.password_env:
-        if state.password_env not in env:
-            problems.append(
-                Problem(
-                    f"{key}.password_env", f"environment variable {state.password_env} is not set"
-                )
-            )
-            return None
-        masking.add(env[state.password_env])
-        return SecretStr(env[state.password_env])
-    if state.password_file:
-        secret = _read_secret(_under(root, state.password_file), f"{key}.password_file", problems)
-        masking.add(secret.get_secret_value() if secret else None)
-        return secret
-    return None
+    secret = secret_from(
+        "password", state.password_env, state.password_file, env, root, key, problems
+    )
+    masking.add(secret.get_secret_value() if secret else None)
+    return secret
 
 
 def _read_secret(path: Path, key: str, problems: list[Problem]) -> SecretStr | None:
@@ -318,7 +310,7 @@ def _credentials(
         if not var and not file:
             problems.append(Problem(key, f"kind {auth.kind!r} needs {item}_env (or {item}_file)"))
             continue
-        secret = _secret(item, var, file, env, root, key, problems)
+        secret = secret_from(item, var, file, env, root, key, problems)
         if secret is not None:
             values[item] = secret
     masking.add_credentials({k: v.get_secret_value() for k, v in values.items()})
@@ -326,7 +318,7 @@ def _credentials(
     return Credentials(auth.kind, values, auth.token_url, settings)
 
 
-def _secret(
+def secret_from(
     item: str,
     var: str | None,
     file: str | None,
@@ -335,12 +327,13 @@ def _secret(
     key: str,
     problems: list[Problem],
 ) -> SecretStr | None:
-    """A secret named by `<item>_env` (a variable) or `<item>_file`; None with a problem."""
+    """A secret named by `<item>_env` (a variable) or `<item>_file` (under `root`); None,
+    with a problem under `key` when it is named but cannot be had."""
     if var:
         if var not in env:
             problems.append(Problem(f"{key}.{item}_env", f"environment variable {var} is not set"))
             return None
         return SecretStr(env[var])
     if file:
-        return _read_secret(_under(root, file), f"{key}.{item}_file", problems)
+        return _read_secret(under(root, file), f"{key}.{item}_file", problems)
     return None

@@ -4,11 +4,15 @@ more than one table (connectors, mapping files, credentials) is checked in sync/
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sync.auth import KINDS as AUTH_KINDS
+from sync.validation import Strict
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_STATE_URL = "sqlite:///.contactsync/state.db"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
@@ -36,11 +40,35 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def checked_duration(v: str) -> str:
+    """A field validator: a duration parse_duration reads."""
+    parse_duration(v)
+    return v
 
 
-class StateSpec(_Strict):
+def checked_listen(v: str | None) -> str | None:
+    """A field validator: HOST:PORT, when given."""
+    if v is not None:
+        parse_listen(v)
+    return v
+
+
+def database_url(v: str, like: str) -> URL:
+    """`v` as SQLAlchemy reads it; ValueError when it is no URL (`like`: an example) or when
+    it holds a password, which belongs in password_env or password_file (never repeated)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(v)
+    except ArgumentError:
+        raise ValueError(f"{v!r} is not a database URL SQLAlchemy knows, like {like}") from None
+    if url.password:
+        raise ValueError("holds a password: give it with password_env or password_file instead")
+    return url
+
+
+class StateSpec(Strict):
     """The state database; its password by reference (merged into the URL at connect time)."""
 
     url: str = DEFAULT_STATE_URL
@@ -50,24 +78,18 @@ class StateSpec(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+        from sqlalchemy.exc import NoSuchModuleError
 
         try:
-            url = make_url(v)
-            url.get_dialect()
-        except (ArgumentError, NoSuchModuleError):
+            database_url(v, DEFAULT_STATE_URL).get_dialect()
+        except NoSuchModuleError:
             raise ValueError(
                 f"{v!r} is not a database URL SQLAlchemy knows, like {DEFAULT_STATE_URL}"
             ) from None
-        if url.password:  # the message must not repeat it
-            raise ValueError(
-                "the URL carries a password: give it with password_env or password_file instead"
-            )
         return v
 
 
-class SyncSpec(_Strict):
+class SyncSpec(Strict):
     conflict_policy: Literal["manual", "newest", "priority"] = "manual"
     priority: list[str] = []
     max_delete_fraction: float = Field(0.2, ge=0, le=1)
@@ -75,18 +97,16 @@ class SyncSpec(_Strict):
     interval: str = "5m"
     full_scan_interval: str = "1h"
 
-    @field_validator("interval", "full_scan_interval")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
+    _durations = field_validator("interval", "full_scan_interval")(checked_duration)
 
 
-class DaemonSpec(_Strict):
+class DaemonSpec(Strict):
     listen: str | None = None
     unhealthy_after: int = Field(3, ge=1)
     lease_ttl: str = "60s"
     name: str | None = None
+
+    _listen = field_validator("listen")(checked_listen)
 
     @field_validator("lease_ttl")
     @classmethod
@@ -95,26 +115,15 @@ class DaemonSpec(_Strict):
             raise ValueError("lease_ttl must be at least 1s")
         return v
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_listen(v)
-        return v
 
-
-class ReviewSpec(_Strict):
+class ReviewSpec(Strict):
     token_env: str | None = None
     listen: str = "127.0.0.1:8470"
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str) -> str:
-        parse_listen(v)
-        return v
+    _listen = field_validator("listen")(checked_listen)
 
 
-class AuthSpec(_Strict):
+class AuthSpec(Strict):
     """Credentials by reference: `<name>_env` names a variable, `<name>_file` a file. The
     kinds and what each needs are sync/auth.py's registry."""
 
@@ -166,7 +175,7 @@ class SystemSpec(BaseModel):
     enabled: bool = True
 
 
-class ConfigSpec(_Strict):
+class ConfigSpec(Strict):
     state: StateSpec = StateSpec()
     sync: SyncSpec = SyncSpec()
     daemon: DaemonSpec = DaemonSpec()

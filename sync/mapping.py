@@ -40,15 +40,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from sync import transforms
 from sync.contact import CUSTOM_TYPES, STANDARD_FIELDS, Record, Schema
 from sync.errors import ConfigError, Problem, RecordError
 from sync.inputfiles import read_toml, tree_problems
 from sync.paths import PathError, Segment, get_path, parse_path, set_path
 from sync.times import parse_time
-from sync.validation import validate_all
+from sync.validation import Strict, validate_all
 
 MAX_TEXT = 10_000  # no contact field is longer; a bigger value is a broken record
 
@@ -67,11 +65,7 @@ def check_text(value: Any) -> None:
         raise RecordError("value contains a NUL character")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldSpec(_Strict):
+class FieldSpec(Strict):
     path: str
     direction: Literal["both", "to_system", "from_system"] = "both"
     to_system: list[str | dict[str, Any]] = []
@@ -81,17 +75,17 @@ class FieldSpec(_Strict):
     required: bool = False
 
 
-class JoinedSpec(_Strict):
+class JoinedSpec(Strict):
     to_system: list[str | dict[str, Any]] = []
     required: bool = False
 
 
-class FilterSpec(_Strict):
+class FilterSpec(Strict):
     require: list[str] = []
     equals: dict[str, Any] = {}
 
 
-class MappingSpec(_Strict):
+class MappingSpec(Strict):
     id: str = "id"
     updated: str | None = None
     custom: dict[str, Literal["str", "bool"]] = {}

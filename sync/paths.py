@@ -81,14 +81,18 @@ def _pairs(sel: str, text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _split(text: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
+def _split(text: str, quotes: bool = False) -> list[str]:
+    """`a.b[x.y].c` -> a, b[x.y], c: dots inside brackets do not split. With `quotes` (the
+    vendor files' queries) a key in single quotes may hold dots too: `'odata.nextLink'`."""
+    parts, depth, cur, quoted = [], 0, "", False
     for ch in text:
-        if ch == "[":
+        if quotes and ch == "'" and depth == 0:
+            quoted = not quoted
+        elif ch == "[" and not quoted:
             depth += 1
-        elif ch == "]":
+        elif ch == "]" and not quoted:
             depth -= 1
-        if ch == "." and depth == 0:
+        if ch == "." and depth == 0 and not quoted:
             parts.append(cur)
             cur = ""
         else:
@@ -306,25 +310,6 @@ Step = tuple[str, Any]  # ("key", name) | ("index", n) | ("all", None) | ("match
 _QUERY_PART = re.compile(r"\[([^\]]*)\]")
 
 
-def _split_quoted(text: str) -> list[str]:
-    """Like _split, but a key in single quotes may hold dots: `'odata.nextLink'`."""
-    parts, depth, cur, quoted = [], 0, "", False
-    for ch in text:
-        if ch == "'" and depth == 0:
-            quoted = not quoted
-        elif ch == "[" and not quoted:
-            depth += 1
-        elif ch == "]" and not quoted:
-            depth -= 1
-        if ch == "." and depth == 0 and not quoted:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    return parts
-
-
 @functools.lru_cache(maxsize=1024)  # vendor files' paths, read at every record
 def parse_query(text: str) -> tuple[Step, ...]:
     """`items[*].rows[*][0]`, `paging.next.after`, `value`: dotted keys, each followed by any
@@ -335,7 +320,7 @@ def parse_query(text: str) -> tuple[Step, ...]:
     if text == "":
         return ()
     steps: list[Step] = []
-    for part in _split_quoted(text):
+    for part in _split(text, quotes=True):
         if len(part) >= 2 and part[0] == "'" and part.index("'", 1) == len(part) - 1:
             steps.append(("key", part[1:-1]))
             continue

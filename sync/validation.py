@@ -5,11 +5,17 @@ from __future__ import annotations
 import copy
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sync.errors import Problem
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """A table of a file a person writes: an unknown key is a problem, the result frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def loc_text(loc: tuple[Any, ...]) -> str:

@@ -11,10 +11,8 @@ skip, unless CONTACTSYNC_REQUIRE_DAV is set (CI), where they fail.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import importlib.util
-import ipaddress
 import itertools
 import os
 import socket
@@ -29,6 +27,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.helpers import self_signed
 
 USER, PASSWORD = "alice", "wonderland-7"
 ENV = {"DAV_USER": USER, "DAV_PASSWORD": PASSWORD}
@@ -116,43 +116,6 @@ def _wait(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"server did not listen on {port}: {log.read_text()[-2000:]}")
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 valid a year (Xandikos renews any expiring within 30
-    days), and its key; the certificate doubles as the CA bundle that trusts it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    crt, pem = folder / "selfsigned.crt", folder / "selfsigned.key"
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return crt, pem
-
-
 def start_radicale(root: Path, level: str = "warning") -> DavServer:
     root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -177,7 +140,7 @@ def start_xandikos(root: Path) -> DavServer:
     port = _free_port()
     digest = base64.b64encode(hashlib.sha1(PASSWORD.encode()).digest()).decode()
     (root / "users").write_text(f"{USER}:{{SHA}}{digest}\n")
-    crt, _ = self_signed(root / "state" / "certs")
+    crt, _ = self_signed(root / "state" / "certs", 365, ("selfsigned.crt", "selfsigned.key"))
     log = root / "log"
     with log.open("wb") as out:
         cmd = [sys.executable, "-m", "xandikos", "serve", "-d", str(root / "data"),

@@ -7,7 +7,10 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sync.connectors import memory
+from sync.connectors.base import Listing
 from sync.engine import Engine
 from sync.report import RunReport
 from sync.store.repo import Store
@@ -80,3 +83,16 @@ def held_deletions_world(tmp: Path) -> World:
     for i in range(3):
         w.remove("crm", f"p{i}@example.org")
     return w
+
+
+def cut_short(monkeypatch: pytest.MonkeyPatch, system: str) -> None:
+    """`system`'s full listings stop after their first record, incomplete ("page 2 failed")."""
+    real = memory.MemoryConnector.list_all
+
+    async def first_page(self: memory.MemoryConnector) -> Listing:
+        listing = await real(self)
+        if self.settings.name == system:
+            return Listing(listing.records[:1], complete=False, problems=["page 2 failed"])
+        return listing
+
+    monkeypatch.setattr(memory.MemoryConnector, "list_all", first_page)

@@ -73,6 +73,10 @@ class FleetWorld:
     def log(self, index: int) -> str:
         return (self.root / f"worker{index}.log").read_text(errors="replace")
 
+    def logs(self) -> str:
+        """The end of every worker's log, for a test that timed out."""
+        return "\n".join(f"--- worker {i}\n{self.log(i)[-3000:]}" for i in range(len(self.workers)))
+
     def stop(self) -> None:
         for proc in self.workers:
             if proc.poll() is None:

@@ -8,7 +8,6 @@ the tutorial; the keys are the models below.
 from __future__ import annotations
 
 import builtins
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from sync.auth import KINDS as AUTH_KINDS
 from sync.connectors.paging import PAGINATORS
 from sync.connectors.template import TemplateError, names
 from sync.errors import ConfigError, Problem
+from sync.inputfiles import read_toml
 from sync.paths import PathError, parse_query
 from sync.validation import problems_from
 
@@ -245,12 +245,7 @@ CALLS = (
 
 def load_vendor(path: Path, label: str | None = None) -> VendorSpec:
     where = label or str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([Problem(where, "vendor file not found")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(where, f"not valid TOML: {exc}")]) from None
+    raw = read_toml(path, where, "vendor")
     problems: builtins.list[Problem] = []
     spec, data = None, dict(raw)
     while spec is None:

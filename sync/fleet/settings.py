@@ -13,7 +13,6 @@ import fnmatch
 import glob
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from sync import masking
-from sync.config import Settings, build_settings, parse_duration
+from sync.config import Settings, build_settings, parse_duration, secret_from, under
 from sync.errors import ConfigError, Problem
 from sync.fleet.spec import NAME, BudgetSpec, FleetSpec, QueueSpec, WorkerSpec
+from sync.inputfiles import read_toml
 from sync.validation import problems_from
 
 
@@ -88,12 +88,7 @@ def member_name(path: Path) -> str:
 def load_fleet(path: Path, env: dict[str, str] | None = None) -> Fleet:
     env = dict(os.environ) if env is None else env
     where = str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([Problem(where, "fleet file not found")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(where, f"not valid TOML: {exc}")]) from None
+    raw = read_toml(path, where, "fleet")
     root = path.resolve().parent
     problems: list[Problem] = []
     try:
@@ -113,7 +108,10 @@ def load_fleet(path: Path, env: dict[str, str] | None = None) -> Fleet:
             for file in _files(paths, root, where, problems):
                 _member(file, defaults, env, problems)
         raise ConfigError(problems, title=f"{where}: {len(problems)} problem(s):") from None
-    password = _password(spec.queue, root, env, where, problems)
+    queue = spec.queue
+    password = secret_from(
+        "password", queue.password_env, queue.password_file, env, root, f"{where}: queue", problems
+    )
     masking.add(password.get_secret_value() if password else None)  # never in a log line
     files = _files(spec.configs.paths, root, where, problems)
     members: dict[str, Member] = {}
@@ -196,37 +194,10 @@ def store_key(url: str) -> str:
     return f"{u.get_backend_name()}://{u.host or ''}:{u.port or ''}/{u.database}#{schema}"
 
 
-def _password(
-    queue: QueueSpec, root: Path, env: dict[str, str], where: str, problems: list[Problem]
-) -> SecretStr | None:
-    if queue.password_env:
-        if queue.password_env not in env:
-            problems.append(
-                Problem(
-                    f"{where}: queue.password_env",
-                    f"environment variable {queue.password_env} is not set",
-                )
-            )
-            return None
-        return SecretStr(env[queue.password_env])
-    if queue.password_file:
-        file = Path(queue.password_file).expanduser()
-        file = file if file.is_absolute() else root / file
-        try:
-            return SecretStr(file.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            problems.append(
-                Problem(f"{where}: queue.password_file", f"cannot read {file}: {exc.strerror}")
-            )
-    return None
-
-
 def _files(patterns: list[str], root: Path, where: str, problems: list[Problem]) -> list[Path]:
     files: list[Path] = []
     for i, pattern in enumerate(patterns):
-        full = Path(pattern).expanduser()
-        full = full if full.is_absolute() else root / full
-        found = sorted(Path(p) for p in glob.glob(str(full), recursive=True))
+        found = sorted(Path(p) for p in glob.glob(str(under(root, pattern)), recursive=True))
         found = [p for p in found if p.is_file()]
         if not found:
             problems.append(Problem(f"{where}: configs.paths[{i}]", f"no file matches {pattern}"))
@@ -240,9 +211,9 @@ def _member(
     """One configuration, with fleet.toml's [defaults] under whatever the file sets itself."""
     where = str(file)
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        problems.append(Problem(where, f"cannot read it as TOML: {exc}"))
+        raw = read_toml(file, where, "configuration")
+    except ConfigError as exc:
+        problems += exc.problems
         return None
     for table, values in defaults.items():
         own = raw.get(table)

@@ -5,25 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from pydantic import Field, field_validator
 
-from sync.config import parse_duration, parse_listen
+from sync.config_spec import checked_duration, checked_listen, database_url, parse_duration
+from sync.validation import Strict
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _duration(v: str) -> str:
-    parse_duration(v)
-    return v
-
-
-class QueueSpec(_Strict):
+class QueueSpec(Strict):
     """The queue's database. Its password comes from the environment or a file, never here."""
 
     url: str
@@ -33,18 +23,12 @@ class QueueSpec(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        try:
-            url = make_url(v)
-        except ArgumentError:
-            raise ValueError(f"{v!r} is not a database URL like postgresql://host/db") from None
-        if url.get_backend_name() != "postgresql":
+        if database_url(v, "postgresql://host/db").get_backend_name() != "postgresql":
             raise ValueError("the queue needs PostgreSQL (postgresql://user@host:port/db)")
-        if url.password:
-            raise ValueError("holds a password: give it with password_env or password_file")
         return v
 
 
-class WorkerSpec(_Strict):
+class WorkerSpec(Strict):
     concurrency: int = Field(4, ge=1, le=256)
     name: str | None = None
     listen: str | None = None
@@ -54,7 +38,8 @@ class WorkerSpec(_Strict):
     max_backoff: str = "1h"
     unhealthy_after: int = Field(3, ge=1)
 
-    _durations = field_validator("heartbeat", "stalled_after", "max_backoff")(_duration)
+    _durations = field_validator("heartbeat", "stalled_after", "max_backoff")(checked_duration)
+    _listen = field_validator("listen")(checked_listen)
 
     @field_validator("tick")
     @classmethod
@@ -64,15 +49,8 @@ class WorkerSpec(_Strict):
             raise ValueError("tick must be a whole number of seconds that divides 60 (1s..60s)")
         return v
 
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_listen(v)
-        return v
 
-
-class BudgetSpec(_Strict):
+class BudgetSpec(Strict):
     """One credential's limit, shared by every worker: the systems whose base_url starts with
     `base_url` (in the configurations `configs` names, all by default) draw from it."""
 
@@ -83,11 +61,11 @@ class BudgetSpec(_Strict):
     daily_quota: int | None = Field(None, ge=1)
 
 
-class ConfigsSpec(_Strict):
+class ConfigsSpec(Strict):
     paths: list[str] = Field(min_length=1)
 
 
-class FleetSpec(_Strict):
+class FleetSpec(Strict):
     queue: QueueSpec
     configs: ConfigsSpec
     worker: WorkerSpec = WorkerSpec()

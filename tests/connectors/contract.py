@@ -5,7 +5,8 @@ gives the system table and the credentials it accepts), then provides:
 
     def person(self) -> dict                  a canonical contact the mapping can carry
 
-and overrides `emulator()`, `table()`, `env()` or `bad_env()` only where its vendor needs more.
+(the default suits the identity mapping of memory and CSV systems) and overrides
+`emulator()`, `table()`, `env()` or `bad_env()` only where its vendor needs more.
 `missing_id` is an ID no record has; `update_of_missing_is_not_found = False` for a vendor
 whose refusal cannot say why (OneContact). The emulator's clock is moved on (`advance`)
 where a test needs the server's clock past a write (sync/connectors/cursor.py).
@@ -46,7 +47,15 @@ class ConnectorContract:
         return {key: f"not-{value}" for key, value in self.env().items()}
 
     def person(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """A canonical contact the mapping can carry; this one suits the identity mapping
+        of the memory and CSV systems, a vendor's subclass gives what its mapping holds."""
+        return {
+            "email": "ada@example.org",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "title": "Analyst",
+            "active": True,
+        }
 
     def settings(self, env: dict[str, str] | None = None, **extra: Any) -> SystemSettings:
         table = {"retries": 6, "backoff": 0, "timeout": 2, **self.table(), **extra}

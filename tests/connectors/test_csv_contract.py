@@ -35,9 +35,6 @@ class TestCsvContract(ConnectorContract):
     def table(self) -> dict[str, Any]:
         return {"connector": "csv", "path": "people.csv"}
 
-    def env(self) -> dict[str, str]:
-        return {}
-
     def settings(self, env: dict[str, str] | None = None, **extra: Any) -> Any:
         from tests.helpers import system_settings
 
@@ -47,15 +44,6 @@ class TestCsvContract(ConnectorContract):
         conn = CsvConnector(settings or self.settings())
         conn.first_listing = True  # a new file: the system's first listing or write makes it
         return conn
-
-    def person(self) -> dict[str, Any]:
-        return {
-            "email": "ada@example.org",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "title": "Analyst",
-            "active": True,
-        }
 
     async def test_bad_credentials_are_an_auth_error(self) -> None:
         pytest.skip("a CSV file has no credentials")

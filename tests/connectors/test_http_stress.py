@@ -49,12 +49,18 @@ def journal(sb: Sandbox, kind: str = "create") -> list[tuple[int, str, str]]:
         return [(a.run_id, a.system, a.state) for a in rows]
 
 
-def test_a_create_whose_answer_was_lost_is_looked_up_not_resent(tmp_path: Path) -> None:
+def first_create_meets(tmp: Path, fault: str, **faults: Any) -> tuple[LighteningEmulator, Sandbox]:
+    """crm holds Ada, Lightening nothing yet; its first create meets `fault`."""
     light = LighteningEmulator()
-    sb = Sandbox(tmp_path, {"light": light}, {"crm": {}})
+    sb = Sandbox(tmp, {"light": light}, {"crm": {}})
     sb.records("crm")["c1"] = {"id": "c1", **ADA}
     is_create = lambda r: r.method == "POST" and r.path.endswith("/contact")  # noqa: E731
-    light.faults = Faults(script=aim("lost_response", is_create))
+    light.faults = Faults(script=aim(fault, is_create), **faults)
+    return light, sb
+
+
+def test_a_create_whose_answer_was_lost_is_looked_up_not_resent(tmp_path: Path) -> None:
+    light, sb = first_create_meets(tmp_path, "lost_response")
     first = sb.run()
     assert first.exit_code == 1 and "create failed" in first.system("light").failed[0]["reason"]
     assert journal(sb) == [(first.run_id, "light", "unknown")]
@@ -127,11 +133,7 @@ def test_a_failed_listing_page_makes_the_listing_incomplete_and_deletes_nothing(
 
 
 def test_429_is_retried_after_retry_after_even_for_a_create(tmp_path: Path) -> None:
-    light = LighteningEmulator()
-    sb = Sandbox(tmp_path, {"light": light}, {"crm": {}})
-    sb.records("crm")["c1"] = {"id": "c1", **ADA}
-    is_create = lambda r: r.method == "POST" and r.path.endswith("/contact")  # noqa: E731
-    light.faults = Faults(script=aim("429", is_create), retry_after="0.4")
+    light, sb = first_create_meets(tmp_path, "429", retry_after="0.4")
     started = time.monotonic()
     report = sb.run()
     assert report.exit_code == 0, report.to_dict()
@@ -141,11 +143,7 @@ def test_429_is_retried_after_retry_after_even_for_a_create(tmp_path: Path) -> N
 
 
 def test_a_create_that_met_a_server_error_is_not_resent_in_the_run(tmp_path: Path) -> None:
-    light = LighteningEmulator()
-    sb = Sandbox(tmp_path, {"light": light}, {"crm": {}})
-    sb.records("crm")["c1"] = {"id": "c1", **ADA}
-    is_create = lambda r: r.method == "POST" and r.path.endswith("/contact")  # noqa: E731
-    light.faults = Faults(script=aim("502", is_create))
+    light, sb = first_create_meets(tmp_path, "502")
     assert sb.run().exit_code == 1
     assert len(creates(light)) == 1 and light.people() == []
     assert sb.run().exit_code == 0  # looked up, not found: sent again

@@ -40,18 +40,6 @@ class TestMemoryContract(ConnectorContract):
         settings = settings or self.settings(store=emu.store)
         return memory.MemoryConnector(settings)
 
-    def env(self) -> dict[str, str]:
-        return {}
-
-    def person(self) -> dict[str, Any]:
-        return {
-            "email": "ada@example.org",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "title": "Analyst",
-            "active": True,
-        }
-
 
 def test_a_record_changed_by_hand_is_listed_as_changed() -> None:
     """Tests edit memory stores directly: the next change listing shows the edit."""

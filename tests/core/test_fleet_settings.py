@@ -156,3 +156,22 @@ def test_a_queue_database_that_is_away_is_a_clear_error(
     assert code == 2
     assert "queue.url: cannot use the queue database postgresql+psycopg://fleet@127.0.0.1:9" in err
     assert "Traceback" not in err
+
+
+def test_fleet_files_are_read_like_sync_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fleet.toml and its configurations go through the one reader of sync.toml files
+    (sync/inputfiles.py): an infinite rate and a configuration that is not UTF-8 are each
+    named, never a traceback."""
+    (tmp_path / "fleet.toml").write_text(
+        QUEUE + '[configs]\npaths = ["orgs/*/sync.toml"]\n'
+        '[budgets.crm]\nbase_url = "http://crm"\nrate = inf\n'
+    )
+    code, _, err = check(tmp_path, capsys)
+    assert code == 2 and "fleet.toml: budgets.crm.rate: inf is not a finite number" in err
+    (tmp_path / "fleet.toml").write_text(QUEUE + '[configs]\npaths = ["orgs/*/sync.toml"]\n')
+    latin = org(tmp_path, "latin", "")
+    latin.write_bytes(b'[sync]\ninterval = "5m" # caf\xe9\n')
+    code, _, err = check(tmp_path, capsys)
+    assert code == 2 and f"{latin}: not UTF-8" in err and "Traceback" not in err

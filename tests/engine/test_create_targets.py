@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from sync.connectors import memory
-from sync.connectors.base import Listing
 from sync.sandbox.lightening import LighteningEmulator
-from tests.engine_helpers import World
+from tests.engine_helpers import World, cut_short
 from tests.sandbox_world import Sandbox
 
 HTML = b"<html><head><title>Maintenance</title></head><body>Back soon</body></html>"
@@ -85,16 +83,8 @@ def test_no_create_into_a_memory_system_whose_listing_was_cut_short(
     w.add("crm", email="bo@example.org", title="Pilot")
     w.add("desk", email="bo@example.org", title="Pilot")
     w.add("crm", email="cy@example.org")
-    real = memory.MemoryConnector.list_all
-
-    async def cut_short(self: memory.MemoryConnector) -> Listing:
-        listing = await real(self)
-        if self.settings.name == "desk":
-            return Listing(listing.records[:1], complete=False, problems=["page 2 failed"])
-        return listing
-
     with monkeypatch.context() as m:
-        m.setattr(memory.MemoryConnector, "list_all", cut_short)
+        cut_short(m, "desk")
         short = w.sync()
         assert short.system("desk").created == 0 and short.system("desk").deferred == 2
         assert len(w.records("desk")) == 2

@@ -18,7 +18,9 @@ import pytest
 
 from sync.sandbox.serve import free_port
 from tests import pgcluster
-from tests.helpers import REPO, TWO_CSV
+from tests.helpers import REPO, TWO_CSV, wait_for
+
+AWAY = (httpx.HTTPError, OSError)  # the daemon not listening yet, its file not written yet
 
 
 @pytest.fixture
@@ -43,19 +45,6 @@ def daemon(folder: Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(what: str, check: object, seconds: float = 60) -> object:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            found = check()  # type: ignore[operator]
-        except (httpx.HTTPError, OSError):
-            found = None
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def health(port: int) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
 
@@ -72,11 +61,11 @@ def test_the_daemon_rides_out_a_stopped_database(tmp_path: Path, server: pgclust
     proc = daemon(tmp_path)
     try:
         desk = tmp_path / "desk.csv"
-        wait_for("the first sync", lambda: "ada@example.org" in desk.read_text())
+        wait_for("the first sync", lambda: "ada@example.org" in desk.read_text(), ignoring=AWAY)
         assert health(port).status_code == 200
         server.stop()
-        sick = wait_for("503", lambda: (r := health(port)).status_code == 503 and r)
-        body = sick.json()  # type: ignore[attr-defined]
+        sick = wait_for("503", lambda: (r := health(port)).status_code == 503 and r, ignoring=AWAY)
+        body = sick.json()
         assert "state.url" in body["store_error"] and "connection refused" in body["store_error"]
         assert proc.poll() is None, "the daemon died with its database"
         # an edit made while the database is away is synced once it is back
@@ -84,9 +73,11 @@ def test_the_daemon_rides_out_a_stopped_database(tmp_path: Path, server: pgclust
         time.sleep(3)  # a few retries against the stopped server
         server.start()
         wait_for(
-            "the sync after the database came back", lambda: "bob@example.org" in desk.read_text()
+            "the sync after the database came back",
+            lambda: "bob@example.org" in desk.read_text(),
+            ignoring=AWAY,
         )
-        wait_for("healthy again", lambda: health(port).status_code == 200)
+        wait_for("healthy again", lambda: health(port).status_code == 200, ignoring=AWAY)
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         out = proc.stdout.read() if proc.stdout else ""

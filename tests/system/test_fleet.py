@@ -33,6 +33,7 @@ from sync.store.models import JournalEntry, Run
 from sync.store.repo import Store
 from tests import pgcluster
 from tests.fleet_world import FleetWorld, build
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -40,17 +41,6 @@ CONFIGS, PEOPLE, LIGHTENING = 30, 6, 12
 RATE = 10.0  # the shared Lightening budget, requests per second, all workers together
 KILL_AT_WRITE = 20
 BROKEN = "org29"
-
-
-def wait_for(what: str, check: Any, timeout: float, world: FleetWorld) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    logs = "\n".join(f"--- worker {i}\n{world.log(i)[-3000:]}" for i in range(len(world.workers)))
-    raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
 
 def emails_in(path: Path) -> list[str]:
@@ -126,7 +116,7 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
     for i, port in enumerate(ports):
         world.start_worker(i, listen=f"127.0.0.1:{port}")
 
-    wait_for("a worker to be killed mid-run", lambda: "pid" in killed, 90, world)
+    wait_for("a worker to be killed mid-run", lambda: "pid" in killed, 90, why=world.logs)
     victim = next(p for p in world.workers if p.pid == killed["pid"])
     assert victim.wait(timeout=10) == -signal.SIGKILL
 
@@ -138,7 +128,7 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
                 return False
         return all(len(lightening_emails(world, name)) >= PEOPLE for name in world.targets)
 
-    wait_for("every configuration to converge", converged, 90, world)
+    wait_for("every configuration to converge", converged, 90, why=world.logs)
     converged_at = time.monotonic()
     for i, proc in enumerate(world.workers):
         assert proc is victim or proc.poll() is None, world.log(i)
@@ -169,7 +159,7 @@ def test_three_workers_keep_thirty_configurations_and_survive_a_kill(
             return runs, Counter(a.state for a in entries)
 
     try:
-        runs, states = wait_for("the killed run to be recovered", recovered, 60, world)
+        runs, states = wait_for("the killed run to be recovered", recovered, 60, why=world.logs)
         dead = [r for r in runs if r.holder == killed["holder"]]
         assert dead[-1].status == "crashed", [(r.holder, r.status) for r in runs]
         assert states["recovered"] >= 1, states
@@ -291,7 +281,7 @@ def test_one_worker_runs_as_many_configurations_at_once_as_its_concurrency(
 
     try:
         world.start_worker(0)
-        runs = wait_for("every configuration's first run", first_runs, 90, world)
+        runs = wait_for("every configuration's first run", first_runs, 90, why=world.logs)
     finally:
         world.stop()
         for engine in engines:
@@ -365,7 +355,7 @@ def assert_failing_configuration_backed_off(world: FleetWorld) -> None:
         return row if row.failures >= 2 else None
 
     try:
-        row = wait_for("the failing configuration to fail twice", failed_twice, 60, world)
+        row = wait_for("the failing configuration to fail twice", failed_twice, 60, why=world.logs)
     finally:
         engine.dispose()
     assert row.failures >= 2, row

@@ -54,23 +54,12 @@ async def test_metrics_count_runs_actions_and_conflicts(tmp_path: Path) -> None:
 async def test_health_turns_503_after_n_failed_runs_and_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w = World(tmp_path, ["crm", "desk"])
-    daemon = daemon_over(w)
-    daemon.health.unhealthy_after = 2
-
     async def outage(*_a: object, **_k: object) -> None:
         raise ConnectionError("the vendor is down")
 
     monkeypatch.setattr("sync.engine.Engine.run", outage)
-    await _tick(daemon)
-    assert (await get(daemon, "/healthz")).status_code == 200, "one failure is not unhealthy"
-    await _tick(daemon)
-    sick = await get(daemon, "/healthz")
-    assert sick.status_code == 503 and "vendor is down" in sick.json()["last_error"]
+    daemon = await _sick_then_well(tmp_path, monkeypatch, "vendor is down")
     assert 'contactsync_runs_total{outcome="failed"} 2.0' in (await get(daemon, "/metrics")).text
-    monkeypatch.undo()
-    await _tick(daemon)
-    assert (await get(daemon, "/healthz")).status_code == 200
 
 
 async def test_standby_is_healthy_and_a_lost_lease_is_not(tmp_path: Path) -> None:
@@ -105,9 +94,6 @@ async def test_a_system_out_of_reach_for_n_runs_is_unhealthy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run goes on without the system (its records are reported), but health says so."""
-    w = World(tmp_path, ["crm", "desk"])
-    daemon = daemon_over(w)
-    daemon.health.unhealthy_after = 2
     real = memory.MemoryConnector.list_all
 
     async def down(conn: memory.MemoryConnector) -> Listing:
@@ -116,13 +102,24 @@ async def test_a_system_out_of_reach_for_n_runs_is_unhealthy(
         return await real(conn)
 
     monkeypatch.setattr(memory.MemoryConnector, "list_all", down)
+    await _sick_then_well(tmp_path, monkeypatch, "could not list desk")
+
+
+async def _sick_then_well(tmp: Path, monkeypatch: pytest.MonkeyPatch, why: str) -> Daemon:
+    """A daemon over crm and desk, unhealthy after 2 failed runs, runs with the failure the
+    test patched in: healthy after one run, 503 naming `why` after the second; with the
+    failure undone, one run makes it healthy again."""
+    daemon = daemon_over(World(tmp, ["crm", "desk"]))
+    daemon.health.unhealthy_after = 2
     await _tick(daemon)
+    assert (await get(daemon, "/healthz")).status_code == 200, "one failure is not unhealthy"
     await _tick(daemon)
     sick = await get(daemon, "/healthz")
-    assert sick.status_code == 503 and "could not list desk" in sick.json()["last_error"]
+    assert sick.status_code == 503 and why in sick.json()["last_error"]
     monkeypatch.undo()
     await _tick(daemon)
     assert (await get(daemon, "/healthz")).status_code == 200
+    return daemon
 
 
 async def _tick(daemon: Daemon) -> None:

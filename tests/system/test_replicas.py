@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from sync.sandbox.base import LoggedRequest
 from sync.sandbox.serve import Served, emulator_for, free_port, serve
 from sync.store.models import JournalEntry, Run
 from sync.store.repo import Store
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -48,16 +48,6 @@ def sandbox() -> Iterator[dict[str, Served]]:
     yield served
     for one in served.values():
         one.stop()
-
-
-def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_daemon(config: Path, folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
