@@ -4,8 +4,9 @@ start_run      the run row                                  (commit)
 unfinished     journal entries an interrupted run left
 recovered      their contacts marked dirty, dead runs crashed (commit)
 cursors, link_hashes, view    what the run decides over
-journal        the plan, held deletions and the decision's changes to what exists,
-               with the history that explains them           (commit)
+journal        one part of the plan, and the changes to what exists its contacts'
+               decisions make, with the history that explains them; the
+               first part also the held deletions (commit per part)
 finish_actions each batch of answers                         (commit)
 finish         links, new contacts, conflicts, history, cursors, the run's summary
                (one commit: the commit of the run)
@@ -20,7 +21,7 @@ from sqlalchemy import and_, bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sync.commit import Final
-from sync.decision import Decision
+from sync.decision import Decision, Part
 from sync.observe import Hashes
 from sync.plan import Action
 from sync.rows import CursorRow, JournalRow, View
@@ -117,11 +118,12 @@ class RunTx:
 
     # --- the journal -----------------------------------------------------------------------
 
-    def journal(self, run_id: int, decision: Decision) -> list[int]:
-        """The plan (pending) and the held deletions, with every change the decision makes
-        to what already exists; their IDs in the order of `decision.actions`."""
+    def journal(self, run_id: int, part: Part) -> list[int]:
+        """One part of the plan (pending), with every change its contacts' decisions make to
+        what already exists (and, in the first part, the held deletions, ignored deletions
+        and used allowances); the entries' IDs in the order of `part.actions`."""
         s, stamp = self.s, now()
-        ids = self._insert_entries(run_id, [_entry(a) for a in decision.actions], stamp)
+        ids = self._insert_entries(run_id, [_entry(a) for a in part.actions], stamp)
         held: list[dict[str, Any]] = [
             {
                 "system": h.system,
@@ -133,10 +135,10 @@ class RunTx:
                 "state": JournalState.HELD,
                 "error": h.why,
             }
-            for h in decision.held
+            for h in part.held
         ]
         self._insert_entries(run_id, held, stamp)
-        at = decision.at
+        at = part.at
         for stamped in (True, False):
             rows = [
                 {
@@ -147,15 +149,15 @@ class RunTx:
                     "deleted_at": c.deleted_at,
                     **({"updated_at": at} if stamped else {}),
                 }
-                for c in decision.changed
-                if (c.id in decision.stamped) is stamped
+                for c in part.changed
+                if (c.id in part.stamped) is stamped
             ]
             if rows:
                 s.execute(update(Contact), rows)
-        if decision.gone:
-            s.execute(update(Link), [{"id": i, "gone": True} for i in decision.gone])
+        if part.gone:
+            s.execute(update(Link), [{"id": i, "gone": True} for i in part.gone])
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for ch in decision.conflict_changes:
+        for ch in part.conflict_changes:
             row: dict[str, Any] = {"id": ch.id}
             if ch.status is not None:
                 row |= {"status": ch.status, "resolved_at": ch.resolved_at}
@@ -164,10 +166,10 @@ class RunTx:
             by_keys.setdefault(tuple(sorted(row)), []).append(row)
         for rows in by_keys.values():
             s.execute(update(Conflict), rows)
-        if decision.released:
-            released = [{"id": i, "state": JournalState.RELEASED} for i in decision.released]
+        if part.released:
+            released = [{"id": i, "state": JournalState.RELEASED} for i in part.released]
             s.execute(update(JournalEntry), released)
-        self._history(decision.history_now())
+        self._history(part.history)
         s.commit()
         return ids
 
