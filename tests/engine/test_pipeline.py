@@ -35,7 +35,7 @@ def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_
         decided.append(cid)
         contact(self, cid)
 
-    sent: list[tuple[str | None, int, list[str]]] = []
+    sent: list[tuple[str, int, list[str]]] = []
     create = memory.MemoryConnector.create
 
     async def sending(self: Any, payload: dict[str, Any], *, email: str | None = None) -> Any:
@@ -44,7 +44,7 @@ def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_
                 JournalEntry.email == email, JournalEntry.system == "desk"
             )
             states = list(s.scalars(q))
-        sent.append((email, len(decided), states))
+        sent.append((str(email), len(decided), states))
         return await create(self, payload, email=email)
 
     monkeypatch.setattr(Round, "contact", deciding)
