@@ -51,7 +51,14 @@ _PLAIN_EMAIL = re.compile(
 
 def normalise_email(value: str) -> str:
     """Trim and lowercase; refuse what is not an email address."""
-    email = value.strip().lower()
+    try:
+        return _email(value.strip().lower())
+    except EmailNotValidError as exc:
+        raise RecordError(f"email {value!r} is not valid: {exc}") from None
+
+
+@lru_cache(maxsize=1 << 17)  # each address is read, echoed for each system and answered
+def _email(email: str) -> str:
     plain = _PLAIN_EMAIL.fullmatch(email)
     if (
         plain
@@ -61,10 +68,7 @@ def normalise_email(value: str) -> str:
         and "--" not in email  # IDNA rules on "xx--" labels: the validator decides
     ):
         return email
-    try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise RecordError(f"email {value!r} is not valid: {exc}") from None
+    validate_email(email, check_deliverability=False)  # EmailNotValidError: not cached
     return email
 
 
@@ -142,9 +146,17 @@ class Schema:
     def normalise(self, record: Mapping[str, Any]) -> Record:
         """Every known field normalised, empty ones dropped; RecordError names the field."""
         out: Record = {}
+        types = self.types
         for name, value in record.items():
-            kind = self.types.get(name)
+            if value is None:
+                continue
+            kind = types.get(name)
             if kind is None:
+                continue
+            if kind == "str" and type(value) is str:  # most fields: trimmed text
+                value = value.strip()
+                if value:
+                    out[name] = value
                 continue
             try:
                 clean = normalise_value(kind, value, phone_region=self.phone_region)

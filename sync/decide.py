@@ -59,7 +59,7 @@ class Round:
         at: datetime,
         recovered: Recovered,
         run_id: int | None,
-        new_id: Callable[[], str],
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self.view, self.seen, self.rules, self.recovered = view, seen, rules, recovered
         self.run_id = run_id

@@ -1,10 +1,12 @@
 """What a run decided, as data: the output of sync/decide.py, written by the store (pure).
 
-Two commits carry it. The journal's commit, before the first request, holds the actions,
-the held deletions and every change to what already existed (contacts' new base values with
-the history that explains them, settled conflicts, ignored deletions, used allowances). The
-run's last commit, after the answers, holds links and snapshots, new contacts with their
-history, new conflicts and cursors (sync/commit.py works out what the answers change).
+The journal's commits carry it as it grows, one `Part` at a time, each before any of its
+requests goes out (sync/pipeline.py): the actions, and every change to what already existed
+(contacts' new base values with the history that explains them, settled conflicts); the
+first part also the held deletions, ignored deletions and used allowances, which are judged
+over the whole listings before any contact. The run's last commit, after the answers, holds
+links and snapshots, new contacts with their history, new conflicts and cursors
+(sync/commit.py works out what the answers change).
 """
 
 from __future__ import annotations
@@ -83,6 +85,33 @@ class NewConflict:
 
 
 @dataclass
+class Marks:
+    """How much of a growing decision the journal holds already."""
+
+    started: bool = False
+    actions: int = 0
+    changed: int = 0
+    conflict_changes: int = 0
+    history: int = 0
+
+
+@dataclass
+class Part:
+    """One journal commit: actions to journal pending, and the changes to what already exists
+    that the contacts decided with them bring."""
+
+    at: datetime
+    actions: list[Action]
+    changed: list[ContactRow]
+    stamped: set[str]  # of the decision: which changed contacts' base or tombstone moved
+    conflict_changes: list[ConflictChange]
+    history: list[dict[str, Any]]
+    held: list[Held]
+    gone: list[int]
+    released: list[int]
+
+
+@dataclass
 class Decision:
     at: datetime
     actions: list[Action] = field(default_factory=list)
@@ -119,10 +148,26 @@ class Decision:
         )
         return kept + sum(1 for c in self.new_conflicts if c.status == ConflictStatus.OPEN)
 
-    def history_now(self) -> list[dict[str, Any]]:
-        """The history that goes with the journal's commit: existing contacts' (their new
-        base values are in it); new contacts' goes in at the end, with them."""
-        return [h for h in self.history if h["contact_id"] not in self.new]
+    def part(self, marks: Marks) -> Part:
+        """What the decision gained since `marks` (which move on): the next journal commit."""
+        first = not marks.started  # what was judged over the whole listings goes first
+        part = Part(
+            at=self.at,
+            actions=self.actions[marks.actions :],
+            changed=self.changed[marks.changed :],
+            stamped=self.stamped,
+            conflict_changes=self.conflict_changes[marks.conflict_changes :],
+            # existing contacts' history (their new base values are in the part); new
+            # contacts' goes in at the end, with them
+            history=[h for h in self.history[marks.history :] if h["contact_id"] not in self.new],
+            held=self.held if first else [],
+            gone=self.gone if first else [],
+            released=self.released if first else [],
+        )
+        marks.started = True
+        marks.actions, marks.changed = len(self.actions), len(self.changed)
+        marks.conflict_changes, marks.history = len(self.conflict_changes), len(self.history)
+        return part
 
     def history_later(self) -> list[dict[str, Any]]:
         return [h for h in self.history if h["contact_id"] in self.new]

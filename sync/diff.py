@@ -19,8 +19,16 @@ _ROOT_KEY = re.compile(r"^root\['([^']+)'\]")
 
 
 def record_hash(record: Record) -> str:
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    if all(type(v) is str or type(v) is bool for v in record.values()):  # a canonical record
+        # orjson writes what json writes for printable ASCII without escapes: the same hash
+        try:
+            text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # surrogates, keys that are not text: json decides
+            text = b"\\"
+        if text.isascii() and b"\\" not in text and b"\x7f" not in text:
+            return hashlib.sha256(text).hexdigest()
+    plain = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(plain.encode()).hexdigest()
 
 
 def raw_salt(mapping_fingerprint: str, schema: Schema) -> str:

@@ -2,8 +2,9 @@
 
 The engine moves data between the connectors, the store and the pure steps, and decides
 nothing itself: recovery.py reads what a crash left in flight, poll.py lists and normalises,
-the store loads the run's view, decide.py makes every decision over plain data, push.py sends
-the journalled plan, commit.py works out what the answers change, and the store commits it.
+the store loads the run's view, decide.py makes every decision over plain data, pipeline.py
+journals the plan part by part while later contacts are decided and push.py sends each part
+once it is journalled, commit.py works out what the answers change, and the store commits it.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from sync import commit
 from sync.config import Settings
 from sync.connectors import connector_class
 from sync.connectors.base import Connector
-from sync.decide import decide
+from sync.decide import Round
 from sync.decision import Rules
 from sync.diff import record_hash
+from sync.pipeline import decide_and_push
 from sync.plan import Target
 from sync.poll import observe, poll
 from sync.progress import SILENT, Progress
@@ -43,6 +44,10 @@ def checkpoint(phase: str) -> None:
     (recovered, journalled, pushed) the process dies here by SIGKILL, as in a crash."""
     if os.environ.get(CRASH_ENV) == phase:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _journalled() -> None:
+    checkpoint("journalled")  # looked up when called: tests replace `checkpoint`
 
 
 class Engine:
@@ -123,29 +128,22 @@ class Engine:
                 emails=seen.emails,
             )
             rules = self.rules(connectors, allow_mass)
-            decision = decide(
-                view,
-                seen,
-                rules,
-                at=at,
-                recovered=recovery.found,
-                plans_all=plans_all,
-                run_id=run_id,
-            )
+            round_ = Round(view, seen, rules, at, recovery.found, run_id)
+            ids = round_.start(plans_all)
+            decision = round_.d
             if plans_all:
                 planned_with = plan_key  # every contact was planned, or is as planned
-            report.take(decision)
             if dry_run:
+                round_.contacts(ids)
+                report.take(decision)
                 report.plan = [a.describe() for a in decision.actions]
                 report.status = RunStatus.DRY_RUN
                 db.finish_dry(run_id, report.to_dict())
                 return report
-            entries = db.journal(run_id, decision)
-            checkpoint("journalled")
-            progress.planned(Counter((a.system, str(a.kind)) for a in decision.actions))
-            pusher = Pusher(settings.schema, self.stop, progress)
-            work = list(zip(entries, decision.actions, strict=True))
-            outcomes = await pusher.push(connectors, work, db.finish_actions)
+            pusher = Pusher(connectors, db.finish_actions, settings.schema, self.stop, progress)
+            await decide_and_push(round_, ids, db, run_id, pusher, progress, _journalled)
+            report.take(decision)
+            outcomes = await pusher.finish()
             checkpoint("pushed")
             for system, why in pusher.failures.items():
                 r = report.system(system)

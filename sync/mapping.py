@@ -46,6 +46,7 @@ from sync.errors import ConfigError, Problem, RecordError
 from sync.inputfiles import read_toml, tree_problems
 from sync.paths import PathError, Segment, get_path, parse_path, set_path
 from sync.times import parse_time
+from sync.transforms import identity
 from sync.validation import Strict, validate_all
 
 MAX_TEXT = 10_000  # no contact field is longer; a bigger value is a broken record
@@ -54,6 +55,12 @@ MAX_TEXT = 10_000  # no contact field is longer; a bigger value is a broken reco
 def check_text(value: Any) -> None:
     """Refuse text no system should receive: too long, not valid UTF-8, or with NUL."""
     if not isinstance(value, str):
+        return
+    if value.isascii():  # most text: no encoding to check
+        if len(value) > MAX_TEXT:
+            raise RecordError(f"value is {len(value)} characters; at most {MAX_TEXT} are accepted")
+        if "\x00" in value:
+            raise RecordError("value contains a NUL character")
         return
     if len(value) > MAX_TEXT:
         raise RecordError(f"value is {len(value)} characters; at most {MAX_TEXT} are accepted")
@@ -122,6 +129,43 @@ class FieldMap:
     def writes(self) -> bool:
         return self.direction in ("both", "to_system")
 
+    @cached_property
+    def key(self) -> str | None:
+        """The key of a path that is one plain key (`email`): read and written directly."""
+        keys = self.keys
+        return keys[0] if keys is not None and len(keys) == 1 else None
+
+    @cached_property
+    def keys(self) -> tuple[str, ...] | None:
+        """The keys of a path of plain keys only (`name.first`), without list selectors."""
+        if not self.path or any(s.index is not None or s.match or s.choices for s in self.path):
+            return None
+        return tuple(s.key for s in self.path)
+
+    def get(self, data: Any) -> Any:
+        """The value at this field's path (get_path, quicker for plain keys)."""
+        keys = self.keys
+        if keys is None:
+            return get_path(data, self.path)
+        for key in keys:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(key)
+        return data
+
+    def put(self, out: dict[str, Any], value: Any) -> None:
+        """Write `value` at this field's path (set_path, quicker for plain keys)."""
+        keys = self.keys
+        if keys is None:
+            set_path(out, self.path, value)
+            return
+        for key in keys[:-1]:
+            inner = out.get(key)
+            if not isinstance(inner, dict):
+                inner = out[key] = {}
+            out = inner
+        out[keys[-1]] = value
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -151,45 +195,51 @@ class Mapping:
     def from_system(self, data: dict[str, Any], schema: Schema) -> Record:
         """Canonical fields of a vendor record, normalised. RecordError names the field."""
         raw: Record = {}
-        for name, fm in self.fields.items():
-            if not fm.reads:
-                continue
+        for fm in self._readers:
             try:
-                value = get_path(data, fm.path)
+                key = fm.key
+                value = data.get(key) if key is not None else fm.get(data)
                 check_text(value)
-                raw[name] = fm.from_system(value)
+                raw[fm.name] = value if fm.from_system is identity else fm.from_system(value)
             except RecordError as exc:
-                raise RecordError(f"field {name} ({fm.path_text}): {exc}") from None
+                raise RecordError(f"field {fm.name} ({fm.path_text}): {exc}") from None
         return schema.normalise(raw)
 
     def to_system(
         self, record: Record, names: Iterable[str] | None = None, *, create: bool = False
     ) -> dict[str, Any]:
         """A vendor payload carrying `names` (default: every written field)."""
-        wanted = set(self.fields if names is None else names)
-        # fields sharing a path are written together, so a name change sends the whole name
-        paths = {fm.path_text for n, fm in self.fields.items() if n in wanted}
+        writers = self._writers
+        if names is not None:
+            wanted = set(names)
+            # fields sharing a path are written together, so a name change sends the whole name
+            paths = {fm.path_text for n, fm in self.fields.items() if n in wanted}
+            writers = tuple(fm for fm in writers if fm.path_text in paths)
+        shared = self._shared_paths
         out: dict[str, Any] = {}
         joined: dict[str, list[str]] = {}
-        for name, fm in self.fields.items():
-            if not fm.writes or fm.path_text not in paths:
-                continue
-            try:
-                value = fm.to_system(record.get(name))
-            except RecordError as exc:
-                raise RecordError(f"field {name} ({fm.path_text}): {exc}") from None
+        for fm in writers:
+            value = record.get(fm.name)
+            if fm.to_system is not identity:
+                try:
+                    value = fm.to_system(value)
+                except RecordError as exc:
+                    raise RecordError(f"field {fm.name} ({fm.path_text}): {exc}") from None
             if value is None and fm.required and create:
-                raise RecordError(f"field {name} ({fm.path_text}) is required by this system")
-            if fm.path_text in joined:
-                if value not in (None, ""):
-                    joined[fm.path_text].append(str(value))
-                continue
-            if fm.path_text in self._shared_paths:
-                joined[fm.path_text] = [] if value in (None, "") else [str(value)]
+                raise RecordError(f"field {fm.name} ({fm.path_text}) is required by this system")
+            if shared and fm.path_text in shared:
+                parts = joined.get(fm.path_text)
+                if parts is None:
+                    joined[fm.path_text] = [] if value in (None, "") else [str(value)]
+                elif value not in (None, ""):
+                    parts.append(str(value))
                 continue
             if value is None and create:
                 continue
-            set_path(out, fm.path, value)
+            if fm.key is not None:
+                out[fm.key] = value
+            else:
+                fm.put(out, value)
             for path, extra in fm.also:  # a cleared value still says which one it was
                 set_path(out, path, extra)
         for path_text, parts in joined.items():
@@ -226,15 +276,24 @@ class Mapping:
         this system holds after the write, including fields it never shows us again."""
         payload = self.to_system(record)
         raw: Record = {}
-        for name, fm in self.fields.items():
-            if fm.writes:
-                raw[name] = fm.from_system(get_path(payload, fm.path))
+        for fm in self._writers:
+            key = fm.key
+            value = payload.get(key) if key is not None else fm.get(payload)
+            raw[fm.name] = value if fm.from_system is identity else fm.from_system(value)
         return schema.normalise(raw)
 
     def passes_filter(self, record: Record) -> bool:
         if any(record.get(name) in (None, "") for name in self.require):
             return False
         return all(record.get(k) == v for k, v in self.equals.items())
+
+    @cached_property
+    def _readers(self) -> tuple[FieldMap, ...]:
+        return tuple(fm for fm in self.fields.values() if fm.reads)
+
+    @cached_property
+    def _writers(self) -> tuple[FieldMap, ...]:
+        return tuple(fm for fm in self.fields.values() if fm.writes)
 
     @cached_property  # asked for every record of every run
     def read_fields(self) -> set[str]:

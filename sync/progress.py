@@ -15,7 +15,8 @@ class Progress:
         """The listing of `system` is over."""
 
     def planned(self, counts: Mapping[tuple[str, str], int]) -> None:
-        """The plan is journalled: actions to send by (system, kind)."""
+        """A part of the plan is journalled: more actions to send, by (system, kind). A run
+        journals its plan in parts while it decides (the counts of all calls add up)."""
 
     def sent(self, system: str, kind: str, ok: bool) -> None:
         """One action's answer landed (ok False: failed, unknown or not sent)."""

@@ -1,5 +1,6 @@
-"""Sending the journalled plan: concurrent within each system's limit, every answer journalled
-as it lands (batched every 0.1 s), and nothing new sent once the run is asked to stop.
+"""Sending the journalled plan as it is journalled: concurrent within each system's limit,
+every answer journalled as it lands (batched every 0.1 s), and nothing new sent once the run
+is asked to stop.
 
 What an error means for the journal is one table, by kind (sync/errors.py draws the tree):
 
@@ -21,9 +22,11 @@ the create.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,54 +104,103 @@ class Outcome:
 
 
 class Pusher:
+    """Sends actions as they are handed over (`add`, once journalled), each system's within
+    its concurrency; `finish` waits for the last answer. Outcomes keep the order of `add`."""
+
     def __init__(
         self,
+        connectors: dict[str, Connector],
+        journal: Callable[[list[Result]], None],
         schema: Schema,
         stop: threading.Event | None = None,
         progress: Progress = SILENT,
     ) -> None:
+        self.connectors = connectors
+        self.journal = journal  # records a batch of results
         self.schema = schema
         self.stop = stop
         self.progress = progress
         self.failures: dict[str, str] = {}  # systems that failed as a whole: why
+        self.outcomes: list[Outcome | None] = []
         self._salts: dict[str, str] = {}  # raw_salt by mapping fingerprint: once, not per answer
+        self._queues: dict[str, deque[tuple[int, int, Action]]] = {}
+        self._running: Counter[str] = Counter()  # workers per system
+        self._workers: list[asyncio.Task[None]] = []  # kept, so finish sees every error
+        self._buffer: list[Result] = []
+        self._flusher: asyncio.Task[None] | None = None
 
-    async def push(
-        self,
-        connectors: dict[str, Connector],
-        work: list[tuple[int, Action]],
-        journal: Callable[[list[Result]], None],
-    ) -> list[Outcome]:
-        """`work`: (journal entry ID, action) pairs; `journal` records a batch of results."""
-        limits = {n: asyncio.Semaphore(c.concurrency) for n, c in connectors.items()}
-        buffer: list[Result] = []
+    def add(self, work: Iterable[tuple[int, Action]]) -> None:
+        """(journal entry ID, action) pairs, journalled pending: send them."""
+        for entry_id, action in work:
+            queue = self._queues.setdefault(action.system, deque())
+            queue.append((len(self.outcomes), entry_id, action))
+            self.outcomes.append(None)
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_every())
+        for system, queue in self._queues.items():
+            spare = self.connectors[system].concurrency - self._running[system]
+            for _ in range(min(len(queue), spare)):
+                self._running[system] += 1
+                self._workers.append(asyncio.create_task(self._worker(system, queue)))
 
-        async def one(entry_id: int, action: Action) -> Outcome:
-            async with limits[action.system]:
-                down = self.failures.get(action.system)
-                if self.stop is not None and self.stop.is_set():
-                    outcome = Outcome(action, JournalState.FAILED, error=STOPPED)
-                elif down is not None:
-                    why = f"not sent: {action.system} failed ({down}); it is sent at the next run"
-                    outcome = Outcome(action, JournalState.FAILED, error=why, stopped=True)
-                else:
-                    outcome = await self.send(connectors[action.system], action)
-            buffer.append((entry_id, outcome.state, outcome.vendor_id, outcome.error))
-            self.progress.sent(action.system, action.kind, outcome.state == JournalState.DONE)
-            return outcome
-
-        async def flusher() -> None:
-            while True:
-                await asyncio.sleep(0.1)
-                _flush(journal, buffer)
-
-        task = asyncio.create_task(flusher())
+    async def finish(self) -> list[Outcome]:
+        """Every answer, journalled; the outcomes in the order the actions were added."""
         try:
-            outcomes = await asyncio.gather(*(one(r, a) for r, a in work))
-        finally:
+            await asyncio.gather(*self._workers)
+        except BaseException:
+            await self.abort()
+            raise
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher  # raises what stopped it, if anything did (LeaseLost)
+        self._flush()
+        assert all(o is not None for o in self.outcomes)
+        return self.outcomes  # type: ignore[return-value]
+
+    async def abort(self) -> None:
+        """Stop at once (the run failed): requests in flight are given up, not journalled;
+        the next run's recovery looks them up as after a crash."""
+        tasks = [t for t in [*self._workers, self._flusher] if t is not None]
+        for task in tasks:
             task.cancel()
-        _flush(journal, buffer)
-        return list(outcomes)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _worker(self, system: str, queue: deque[tuple[int, int, Action]]) -> None:
+        try:
+            while queue:
+                i, entry_id, action = queue.popleft()
+                self.outcomes[i] = await self._one(entry_id, action)
+        finally:
+            self._running[system] -= 1
+
+    async def _one(self, entry_id: int, action: Action) -> Outcome:
+        down = self.failures.get(action.system)
+        if self.stop is not None and self.stop.is_set():
+            outcome = Outcome(action, JournalState.FAILED, error=STOPPED)
+        elif down is not None:
+            why = f"not sent: {action.system} failed ({down}); it is sent at the next run"
+            outcome = Outcome(action, JournalState.FAILED, error=why, stopped=True)
+        else:
+            outcome = await self.send(self.connectors[action.system], action)
+        self._buffer.append((entry_id, outcome.state, outcome.vendor_id, outcome.error))
+        self.progress.sent(action.system, action.kind, outcome.state == JournalState.DONE)
+        return outcome
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        try:
+            self.journal(batch)
+        except BaseException:
+            self._buffer = batch + self._buffer  # not journalled: kept for the next try
+            raise
 
     async def send(self, conn: Connector, action: Action) -> Outcome:
         try:
@@ -219,11 +271,3 @@ async def follow_up(conn: Connector, vendor_id: str, payload: dict[str, Any]) ->
         log.warning("follow-up of %s record %s failed: %s", conn.settings.name, vendor_id, exc)
         return f"the follow-up of new record {vendor_id} failed: {exc}"
     return None
-
-
-def _flush(journal: Callable[[list[Result]], None], buffer: list[Result]) -> None:
-    if not buffer:
-        return
-    batch = buffer[:]
-    del buffer[: len(batch)]
-    journal(batch)

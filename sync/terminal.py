@@ -59,8 +59,13 @@ class TerminalProgress(Progress):
     def planned(self, counts: Mapping[tuple[str, str], int]) -> None:
         with self.lock:
             total = sum(counts.values())
-            if total:
+            if not total:
+                return
+            if self.push is None:
                 self.push = self.bars.add_task("pushing", total=total)
+            else:  # a later part of the plan: the total grows
+                task = self.bars.tasks[self.push]
+                self.bars.update(self.push, total=(task.total or 0) + total)
 
     def sent(self, system: str, kind: str, ok: bool) -> None:
         with self.lock:

@@ -189,7 +189,17 @@ def _compiles(regex: str) -> bool:
     return True
 
 
+def identity(value: Any) -> Any:
+    """No transform: what `chain([])` is, so that a mapping can skip calling it."""
+    return value
+
+
 def chain(transforms: list[Transform]) -> Transform:
+    if not transforms:
+        return identity
+    if len(transforms) == 1:
+        return transforms[0]
+
     def apply(value: Any) -> Any:
         for fn in transforms:
             value = fn(value)

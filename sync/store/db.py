@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from sync.errors import StoreError
 from sync.resources import shipped
+from sync.store import codec
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -48,7 +49,7 @@ def make_engine(url: str | URL) -> Engine:
             _sqlite_file(parsed, Path(db))
         # a locked database is waited for this long (`?timeout=` in the URL says otherwise)
         args = {} if "timeout" in parsed.query else {"timeout": 30}
-        engine = create_engine(parsed, connect_args=args)
+        engine = create_engine(parsed, connect_args=args, **codec.JSON)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -62,7 +63,7 @@ def make_engine(url: str | URL) -> Engine:
     # a server that never answers (a firewall dropping packets) is given up on, not waited
     # for forever, which is libpq's default (`?connect_timeout=` in the URL says otherwise)
     args = {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
-    return create_engine(parsed, pool_pre_ping=True, connect_args=args)
+    return create_engine(parsed, pool_pre_ping=True, connect_args=args, **codec.JSON)
 
 
 def _sqlite_file(url: URL, path: Path) -> None:

@@ -4,8 +4,9 @@ start_run      the run row                                  (commit)
 unfinished     journal entries an interrupted run left
 recovered      their contacts marked dirty, dead runs crashed (commit)
 cursors, link_hashes, view    what the run decides over
-journal        the plan, held deletions and the decision's changes to what exists,
-               with the history that explains them           (commit)
+journal        one part of the plan, and the changes to what exists its contacts'
+               decisions make, with the history that explains them; the
+               first part also the held deletions (commit per part)
 finish_actions each batch of answers                         (commit)
 finish         links, new contacts, conflicts, history, cursors, the run's summary
                (one commit: the commit of the run)
@@ -20,11 +21,12 @@ from sqlalchemy import and_, bindparam, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sync.commit import Final
-from sync.decision import Decision
+from sync.decision import Decision, Part
 from sync.observe import Hashes
 from sync.plan import Action
 from sync.rows import CursorRow, JournalRow, View
 from sync.states import FINISHED, JournalState, Kind, RunStatus
+from sync.store.bulk import insert_rows, update_grouped, update_rows
 from sync.store.convert import (
     CONFLICTS,
     CONTACTS,
@@ -40,7 +42,6 @@ from sync.store.convert import (
 from sync.store.leases import Claim, extend
 from sync.store.load import load_view
 from sync.store.models import (
-    Conflict,
     Contact,
     Cursor,
     JournalEntry,
@@ -117,11 +118,12 @@ class RunTx:
 
     # --- the journal -----------------------------------------------------------------------
 
-    def journal(self, run_id: int, decision: Decision) -> list[int]:
-        """The plan (pending) and the held deletions, with every change the decision makes
-        to what already exists; their IDs in the order of `decision.actions`."""
-        s, stamp = self.s, now()
-        ids = self._insert_entries(run_id, [_entry(a) for a in decision.actions], stamp)
+    def journal(self, run_id: int, part: Part) -> list[int]:
+        """One part of the plan (pending), with every change its contacts' decisions make to
+        what already exists (and, in the first part, the held deletions, ignored deletions
+        and used allowances); the entries' IDs in the order of `part.actions`."""
+        s, conn, stamp = self.s, self.s.connection(), now()
+        ids = self._insert_entries(run_id, [_entry(a) for a in part.actions], stamp)
         held: list[dict[str, Any]] = [
             {
                 "system": h.system,
@@ -133,10 +135,10 @@ class RunTx:
                 "state": JournalState.HELD,
                 "error": h.why,
             }
-            for h in decision.held
+            for h in part.held
         ]
         self._insert_entries(run_id, held, stamp)
-        at = decision.at
+        at = part.at
         for stamped in (True, False):
             rows = [
                 {
@@ -147,27 +149,23 @@ class RunTx:
                     "deleted_at": c.deleted_at,
                     **({"updated_at": at} if stamped else {}),
                 }
-                for c in decision.changed
-                if (c.id in decision.stamped) is stamped
+                for c in part.changed
+                if (c.id in part.stamped) is stamped
             ]
-            if rows:
-                s.execute(update(Contact), rows)
-        if decision.gone:
-            s.execute(update(Link), [{"id": i, "gone": True} for i in decision.gone])
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for ch in decision.conflict_changes:
+            update_rows(conn, CONTACTS, rows)
+        update_rows(conn, LINKS, [{"id": i, "gone": True} for i in part.gone])
+        changes: list[dict[str, Any]] = []
+        for ch in part.conflict_changes:
             row: dict[str, Any] = {"id": ch.id}
             if ch.status is not None:
                 row |= {"status": ch.status, "resolved_at": ch.resolved_at}
             if ch.values is not None:
                 row["values"] = ch.values
-            by_keys.setdefault(tuple(sorted(row)), []).append(row)
-        for rows in by_keys.values():
-            s.execute(update(Conflict), rows)
-        if decision.released:
-            released = [{"id": i, "state": JournalState.RELEASED} for i in decision.released]
-            s.execute(update(JournalEntry), released)
-        self._history(decision.history_now())
+            changes.append(row)
+        update_grouped(conn, CONFLICTS, changes)
+        released = [{"id": i, "state": JournalState.RELEASED} for i in part.released]
+        update_rows(conn, JOURNAL, released)
+        insert_rows(conn, HISTORY, part.history)
         s.commit()
         return ids
 
@@ -179,19 +177,14 @@ class RunTx:
         q = insert(JOURNAL).returning(JOURNAL.c.id, sort_by_parameter_order=True)
         return list(self.s.connection().execute(q, values).scalars())
 
-    def _history(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.s.connection().execute(insert(HISTORY), rows)
-
     def finish_actions(self, results: list[tuple[int, str, str | None, str | None]]) -> None:
-        """A batch of answers, one executemany (ORM bulk update by primary key)."""
+        """A batch of answers, one executemany."""
         stamp = now()
         rows = [
             {"id": i, "state": st, "vendor_id": vid, "error": err, "finished_at": stamp}
             for i, st, vid, err in results
         ]
-        if rows:
-            self.s.execute(update(JournalEntry), rows)
+        update_rows(self.s.connection(), JOURNAL, rows)
         self.s.commit()
 
     # --- the commit of the run -------------------------------------------------------------
@@ -208,7 +201,7 @@ class RunTx:
         """Everything the run learnt, in one transaction. Deleted links go first (a re-created
         link may take a dropped one's place), changed links before new ones (a vendor ID may
         move between them), new contacts before the rows that point at them."""
-        s, conn, stamp = self.s, self.s.connection(), now()
+        conn, stamp = self.s.connection(), now()
         for part in chunks(final.dropped):
             conn.execute(LINKS.delete().where(LINKS.c.id.in_(part)))
         if final.raw_fixes:
@@ -222,11 +215,7 @@ class RunTx:
             conn.execute(
                 q, [{"b_system": a, "b_vid": v, "b_raw": r} for a, v, r in final.raw_fixes]
             )
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in final.link_updates:
-            by_keys.setdefault(tuple(sorted(row)), []).append(row)
-        for rows in by_keys.values():
-            s.execute(update(Link), rows)
+        update_grouped(conn, LINKS, final.link_updates)
         contacts = [
             {
                 "id": c.id,
@@ -239,8 +228,7 @@ class RunTx:
             }
             for c in final.new_contacts
         ]
-        if contacts:
-            conn.execute(insert(CONTACTS), contacts)
+        insert_rows(conn, CONTACTS, contacts)
         for part in chunks(final.dirty):
             conn.execute(update(CONTACTS).where(CONTACTS.c.id.in_(part)).values(dirty=True))
         conflicts = [
@@ -258,11 +246,9 @@ class RunTx:
             }
             for c in decision.new_conflicts
         ]
-        if conflicts:
-            conn.execute(insert(CONFLICTS), conflicts)
-        self._history(decision.history_later())
-        if final.new_links:
-            conn.execute(insert(LINKS), final.new_links)
+        insert_rows(conn, CONFLICTS, conflicts)
+        insert_rows(conn, HISTORY, decision.history_later())
+        insert_rows(conn, LINKS, final.new_links)
         for row in final.cursors:
             values = {k: v for k, v in row.items() if k not in ("new", "system")}
             if row["new"]:
@@ -271,8 +257,7 @@ class RunTx:
                 conn.execute(
                     update(CURSORS).where(CURSORS.c.system == row["system"]).values(**values)
                 )
-        if settle:
-            s.execute(update(JournalEntry), [{"id": i, "state": st} for i, st in settle.items()])
+        update_rows(conn, JOURNAL, [{"id": i, "state": st} for i, st in settle.items()])
         self._end(run_id, status, summary, stamp)
 
     def finish_dry(self, run_id: int, summary: dict[str, Any]) -> None:

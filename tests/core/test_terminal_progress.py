@@ -41,3 +41,16 @@ def test_disabled_prints_nothing_but_still_counts() -> None:
         drive(progress)
     assert out.getvalue() == ""
     assert progress.landed() == "desk: 2 create"
+
+
+def test_a_plan_journalled_in_parts_adds_up_to_one_total() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    with TerminalProgress(console) as progress:
+        progress.planned({("desk", "create"): 2})
+        progress.sent("desk", "create", True)
+        progress.planned({("desk", "create"): 3, ("crm", "update"): 1})
+        progress.sent("desk", "create", True)
+        progress.bars.refresh()
+        text = out.getvalue()
+    assert "2/6" in text

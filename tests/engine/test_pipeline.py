@@ -1,0 +1,60 @@
+"""Deciding, journalling and pushing overlap (sync/pipeline.py): the first requests go out
+while later contacts are still being decided, and each action is in the journal, committed
+pending, before its own request goes out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from sync import pipeline
+from sync.connectors import memory
+from sync.decide import Round
+from sync.store.models import JournalEntry
+from tests.engine_helpers import World
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "SLICE", 2)
+    monkeypatch.setattr(pipeline, "FIRST_PART", 2)
+    w = World(tmp_path, ["crm", "desk"])
+    people = [f"p{i:02d}@example.org" for i in range(24)]
+    for email in people:
+        w.add("crm", email=email, title="T")
+    decided: list[str] = []
+    contact = Round.contact
+
+    def deciding(self: Round, cid: str) -> None:
+        decided.append(cid)
+        contact(self, cid)
+
+    sent: list[tuple[str, int, list[str]]] = []
+    create = memory.MemoryConnector.create
+
+    async def sending(self: Any, payload: dict[str, Any], *, email: str | None = None) -> Any:
+        with w.store.session() as s:  # a session of its own: it sees only what is committed
+            q = select(JournalEntry.state).where(
+                JournalEntry.email == email, JournalEntry.system == "desk"
+            )
+            states = list(s.scalars(q))
+        sent.append((str(email), len(decided), states))
+        return await create(self, payload, email=email)
+
+    monkeypatch.setattr(Round, "contact", deciding)
+    monkeypatch.setattr(memory.MemoryConnector, "create", sending)
+    report = w.sync()
+    assert report.exit_code == 0 and report.system("desk").created == len(people)
+    assert sorted(email for email, _, _ in sent) == people
+    assert sent[0][1] < len(people), "the first create waited for every contact's decision"
+    for email, _, states in sent:
+        assert states == ["pending"], (email, states)
+    with w.store.session() as s:
+        assert set(s.scalars(select(JournalEntry.state))) == {"done"}
+    assert w.sync().writes == 0
