@@ -27,7 +27,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="people, comma-separated")
-    parser.add_argument("--modes", default="inprocess,loopback", help="inprocess,loopback")
+    parser.add_argument(
+        "--modes",
+        default="inprocess,loopback",
+        help="inprocess,loopback,remote (remote: the emulators in a child process, each step a "
+        "fresh `contactsync once` process measured from outside)",
+    )
+    parser.add_argument("--remote", action="store_true", help="the same as --modes remote")
     parser.add_argument("--dbs", default="sqlite,postgres", help="sqlite,postgres")
     parser.add_argument("--latency", type=float, default=0.02, help="loopback latency, seconds")
     parser.add_argument("--concurrency", type=int, default=8, help="requests per system")
@@ -48,10 +54,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="seed everyone into every system (the state after an initial sync, fast at 100k)",
     )
+    parser.add_argument(
+        "--seed-store",
+        action="store_true",
+        help="--synced, and the store written directly as the initial sync would leave it "
+        "(bench/seedstore.py): the initial step is then a first trusted full listing",
+    )
+    parser.add_argument(
+        "--code",
+        type=Path,
+        help="remote mode: run each step with the sync package of this checkout (e.g. `git "
+        "archive` of another commit unpacked), for an A/B with the same harness",
+    )
     parser.add_argument("--steps", help="comma-separated subset of the steps, in order")
     parser.add_argument("--table", action="store_true", help="only rewrite the README table")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.remote:
+        args.modes = "remote"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.dav:
         from bench import dav
@@ -84,13 +104,16 @@ def main(argv: list[str] | None = None) -> int:
                             profile=args.profile,
                             profile_dir=args.out / "profiles",
                             synced=args.synced,
+                            seed_store=args.seed_store,
+                            code=args.code,
                         )
                         if args.steps:
                             options.steps = tuple(args.steps.split(","))
                         print(f"{mode} {db} N={n}", flush=True)
                         result = run(options)
                         result["machine"] = machine()
-                        name = f"{mode}-{db}-{n}{'-synced' if args.synced else ''}.json"
+                        tail = "-seeded" if args.seed_store else "-synced" if args.synced else ""
+                        name = f"{mode}-{db}-{n}{tail}.json"
                         (args.out / name).write_text(json.dumps(result, indent=1) + "\n")
     if args.peer or args.peer_only:
         from bench import peer
@@ -98,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         result = peer.compare(args.peer_n, args.seed)
         result["machine"] = machine()
         (args.out / f"peer-{args.peer_n}.json").write_text(json.dumps(result, indent=1) + "\n")
-    readme.update(args.out)
+    if args.out == RESULTS:  # the README's table is rewritten from bench/results only
+        readme.update(args.out)
     return 0
 
 

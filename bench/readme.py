@@ -25,13 +25,14 @@ def table(results: list[dict[str, Any]]) -> str:
         "per system | = minimum | ideal s |",
         "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- | ---: |",
     ]
-    order = {"inprocess": 0, "loopback": 1}
+    order = {"inprocess": 0, "loopback": 1, "remote": 2}
 
     def key(r: dict[str, Any]) -> tuple[int, str, bool, int]:
-        return (order.get(r["mode"], 2), r["db"], bool(r.get("synced")), r["n"])
+        return (order.get(r["mode"], 3), r["db"], bool(r.get("synced")), r["n"])
 
     for r in sorted(results, key=key):
-        mode = r["mode"] + (" (synced)" if r.get("synced") else "")
+        how = "seeded" if r.get("seeded_store") else "synced" if r.get("synced") else ""
+        mode = r["mode"] + (f" ({how})" if how else "")
         for s in r["steps"]:
             ideal = "" if s.get("ideal_s") is None else f"{s['ideal_s']:.2f}"
             lines.append(

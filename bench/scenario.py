@@ -35,7 +35,7 @@ CHANGED_IN, DELETED_IN = "crm", "portal"
 @dataclass
 class Options:
     n: int
-    mode: str = "inprocess"  # inprocess | loopback
+    mode: str = "inprocess"  # inprocess | loopback | remote (a fresh process per step)
     db: str = "sqlite"  # sqlite | postgres
     latency: float = 0.0
     concurrency: int = 8
@@ -44,6 +44,8 @@ class Options:
     profile: bool = False
     profile_dir: Path | None = None
     synced: bool = False  # seed everyone into every system: the initial sync only links
+    seed_store: bool = False  # synced, and the store written as that initial sync leaves it
+    code: Path | None = None  # remote: run the steps with the sync package of this checkout
     steps: tuple[str, ...] = (
         "initial",
         "echo",
@@ -99,8 +101,9 @@ def _toml(value: Any) -> str:
 def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every step of one configuration; the results as a JSON-ready dict."""
     repo = Path(__file__).resolve().parent.parent
+    _pending.clear()
     folder = Path(tempfile.mkdtemp(prefix="contactsync-bench-"))
-    if options.mode == "loopback":
+    if options.mode in ("loopback", "remote"):
         from bench.remote import RemoteWorld
 
         world: Any = RemoteWorld(options.latency)
@@ -125,9 +128,16 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         if options.mode == "inprocess":
             transports = {n: e.transport() for n, e in world.emulators.items()}
         store = Store(settings.state_url)
-        creates = world.seed(options.n, options.seed, options.synced)
+        creates = world.seed(options.n, options.seed, options.synced or options.seed_store)
+        if options.seed_store:
+            from bench.seedstore import seed
+
+            with measured() as sample:
+                counts = seed(settings, store, transports)
+            log(f"  seeded the store: {counts} in {sample.wall_s:.1f} s")
+        context = (path, world.env())
         steps = [
-            _step(name, options, world, settings, store, transports, creates, log)
+            _step(name, options, world, settings, store, transports, creates, log, context)
             for name in options.steps
         ]
         store.dispose()
@@ -142,7 +152,8 @@ def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:
         "latency_s": options.latency,
         "concurrency": options.concurrency,
         "page_size": PAGE_SIZE,
-        "synced": options.synced,
+        "synced": options.synced or options.seed_store,
+        "seeded_store": options.seed_store,
         "systems": SYSTEMS,
         "steps": [asdict(s) for s in steps],
     }
@@ -161,6 +172,7 @@ def _step(
     transports: Any,
     creates: dict[str, int],
     log: Callable[[str], None],
+    context: tuple[Path, dict[str, str]],
 ) -> Step:
     n = options.n
     one_percent = max(1, n // 100)
@@ -185,23 +197,30 @@ def _step(
         minimum[s] = {"list": pages(listed), "get": 0, "write": writes[s]}
         minimum[s]["auth"] = 1 if SYSTEMS[s] == "serviceops" else 0
     world.take_counts()
-    profiler = None
-    if options.profile:
-        from pyinstrument import Profiler
+    full_scan = name in ("full_scan", "full_noop")
+    label = f"{options.mode}-{options.db}-{options.n}-{name}"
+    if options.mode == "remote":
+        from bench.fresh import profile_text, run_once
 
-        profiler = Profiler(async_mode="disabled", interval=0.002)
-    engine = Engine(settings, store, transports=transports)
-    with measured() as sample:
-        if profiler:
-            profiler.start()
-        report = asyncio.run(engine.run(full_scan=name == "full_scan" or name == "full_noop"))
-        if profiler:
-            profiler.stop()
-    if profiler and options.profile_dir:
-        options.profile_dir.mkdir(parents=True, exist_ok=True)
-        text = profiler.output_text(unicode=False, color=False, show_all=False)
-        label = f"{options.mode}-{options.db}-{options.n}-{name}.txt"
-        (options.profile_dir / label).write_text(text)
+        where = None
+        if options.profile and options.profile_dir:
+            where = options.profile_dir / f"{label}.txt"
+            where.parent.mkdir(parents=True, exist_ok=True)
+        sample, report_dict = run_once(
+            context[0], context[1], full_scan=full_scan, profile=where, code=options.code
+        )
+        systems = report_dict.get("systems", {})
+        outcome = {
+            s: {k: (len(v) if k == "failed" else v) for k, v in r.items() if k in _OUTCOME}
+            for s, r in systems.items()
+        }
+        top: list[dict[str, Any]] = []
+        if where is not None:
+            text, session = profile_text(where)
+            where.write_text(text)
+            top = _top_costs(session, sample.wall_s)
+    else:
+        sample, outcome, top = _in_process(options, settings, store, transports, full_scan, label)
     counts = world.take_counts()
     requests = {s: {"by_verb": c.by_verb, "by_kind": c.by_kind} for s, c in counts.items()}
     minimal = all(
@@ -210,17 +229,6 @@ def _step(
     # the next incremental listing rereads what this run wrote
     for s in SYSTEMS:
         _pending[s] = counts[s].by_kind.get("write", 0) - counts[s].by_verb.get("DELETE", 0)
-    outcome = {
-        s: {
-            "read": r.read,
-            "created": r.created,
-            "updated": r.updated,
-            "deleted": r.deleted,
-            "failed": len(r.failed),
-            "listing": r.listing,
-        }
-        for s, r in report.systems.items()
-    }
     ideal = None
     if options.latency:
         ideal = max(
@@ -239,7 +247,7 @@ def _step(
         minimal,
         outcome,
         None if ideal is None else round(ideal, 3),
-        _top_costs(profiler, sample.wall_s) if profiler else [],
+        top,
     )
     log(
         f"  {name:10} {step.wall_s:8.2f} s wall {step.cpu_s:8.2f} s cpu "
@@ -249,13 +257,52 @@ def _step(
     return step
 
 
+_OUTCOME = ("read", "created", "updated", "deleted", "failed", "listing")
+
+
+def _in_process(
+    options: Options, settings: Any, store: Store, transports: Any, full_scan: bool, label: str
+) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    """One run in this process (inprocess, loopback): its figures, outcome, top costs."""
+    profiler = None
+    if options.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="disabled", interval=0.002)
+    engine = Engine(settings, store, transports=transports)
+    with measured() as sample:
+        if profiler:
+            profiler.start()
+        report = asyncio.run(engine.run(full_scan=full_scan))
+        if profiler:
+            profiler.stop()
+    top: list[dict[str, Any]] = []
+    if profiler:
+        if options.profile_dir:
+            options.profile_dir.mkdir(parents=True, exist_ok=True)
+            text = profiler.output_text(unicode=False, color=False, show_all=False)
+            (options.profile_dir / f"{label}.txt").write_text(text)
+        top = _top_costs(profiler.last_session, sample.wall_s)
+    outcome = {
+        s: {
+            "read": r.read,
+            "created": r.created,
+            "updated": r.updated,
+            "deleted": r.deleted,
+            "failed": len(r.failed),
+            "listing": r.listing,
+        }
+        for s, r in report.systems.items()
+    }
+    return sample, outcome, top
+
+
 def _deleted_total(options: Options) -> int:
     return max(1, options.n // 100)
 
 
-def _top_costs(profiler: Any, wall: float, top: int = 3) -> list[dict[str, Any]]:
+def _top_costs(session: Any, wall: float, top: int = 3) -> list[dict[str, Any]]:
     """The functions with the most time of their own (samples in them, not their callees)."""
-    session = profiler.last_session
     root = session.root_frame() if session else None
     totals: dict[str, float] = {}
 

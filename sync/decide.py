@@ -112,8 +112,10 @@ class Round:
 
     def _vanished(self, system: str, vendor_id: str) -> bool:
         listed = self.seen.systems.get(system)
-        shown = self.matched.seen.get(system, set())
-        return listed is not None and listed.complete_full and vendor_id not in shown
+        shown = self.matched.seen.get(system)
+        if listed is None or not listed.complete_full:
+            return False
+        return shown is None or vendor_id not in shown
 
     def contacts(self, ids: Iterable[str]) -> None:
         for cid in ids:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sync.match import Matched
+from sync.match import Matched, Shown
 from sync.observe import Observations
 from sync.rows import LinkRow, View
 
@@ -46,18 +46,18 @@ def infer(
         allowed = {vid for (name, vid) in view.allowed if name == system}
         # this listing settles each allowance of its system: used or lapsed
         out.released += [view.allowed[(system, vid)] for vid in sorted(allowed)]
-        shown = matched.seen.get(system, set())
+        shown = matched.seen.get(system, Shown())
         linked = [ln for (name, _), ln in view.links.items() if name == system and not ln.gone]
         gone = [
             ln
             for ln in linked
-            if ln.vendor_id not in shown and system not in matched.obs.get(ln.contact_id, {})
+            if not shown.has(ln) and system not in matched.obs.get(ln.contact_id, {})
         ]
         if not gone:
             continue
         count = view.linked.get(system, len(linked))
         why = None
-        if not shown:
+        if not shown.count:
             why = (
                 f"{system} listed no contacts although {count} are linked: "
                 f"{len(gone)} deletion(s) held"

@@ -23,7 +23,7 @@ from sync.decision import Rules
 from sync.diff import record_hash
 from sync.pipeline import decide_and_push
 from sync.plan import Target
-from sync.poll import observe, poll
+from sync.poll import full_listings, poll
 from sync.progress import SILENT, Progress
 from sync.push import Pusher
 from sync.recovery import recover
@@ -106,26 +106,34 @@ class Engine:
             report.notes += recovery.warnings
             checkpoint("recovered")
             at, cursors = now(), db.cursors()
-            listings = await poll(
+            full = full_listings(
                 connectors,
                 cursors,
                 full_scan=full_scan,
                 interval=settings.full_scan_interval,
                 at=at,
-                report=report,
-                progress=progress,
             )
             plan_key = self.plan_key(connectors)
             # a full listing (or none) evaluates every contact: a full planning
-            plans_all = not listings or any(listed.full for _, listed in listings.values())
-            trusted = plans_all and planned_with == plan_key
-            hashes = db.link_hashes() if trusted and listings else None
-            seen = observe(listings, settings, hashes)
+            plans_all = not full or any(full.values())
+            # trusted: records as last read are skipped unread, page by page (observe.py)
+            trusted = bool(full) and plans_all and planned_with == plan_key
+            seen = await poll(
+                connectors,
+                cursors,
+                full,
+                settings=settings,
+                known=db if trusted else None,
+                report=report,
+                progress=progress,
+            )
             seen.emails |= {email for _, email in recovery.found.adopted}
             view = db.view(
-                everything=plans_all and hashes is None,
-                by_system=seen.changed if hashes is not None else seen.listed_ids(),
+                everything=plans_all and not trusted,
+                by_system=seen.changed if trusted else seen.listed_ids(),
                 emails=seen.emails,
+                linked=seen.linked,
+                count={s for s, listed in seen.systems.items() if listed.complete_full},
             )
             rules = self.rules(connectors, allow_mass)
             round_ = Round(view, seen, rules, at, recovery.found, run_id)

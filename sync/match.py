@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sync.contact import Record
-from sync.observe import Observations
-from sync.rows import ContactRow, View
+from sync.observe import LinkBits, Observations
+from sync.rows import ContactRow, LinkRow, View
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +37,26 @@ class RecordFailure:
 
 
 @dataclass
+class Shown:
+    """What one listing showed: the records kept as rows by vendor ID, those a trusted full
+    scan let go of unchanged by their link's ID."""
+
+    ids: set[str] = field(default_factory=set)
+    links: LinkBits = field(default_factory=LinkBits)
+    count: int = 0
+
+    def has(self, link: LinkRow) -> bool:
+        return link.vendor_id in self.ids or link.id in self.links
+
+    def __contains__(self, vendor_id: object) -> bool:
+        """A vendor ID no link holds (it would have a row)."""
+        return vendor_id in self.ids
+
+
+@dataclass
 class Matched:
     obs: dict[str, dict[str, Observed]] = field(default_factory=dict)  # contact -> system
-    seen: dict[str, set[str]] = field(default_factory=dict)  # vendor IDs listed per system
+    seen: dict[str, Shown] = field(default_factory=dict)  # what each system listed
     read_failed: set[str] = field(default_factory=set)  # systems with a record not read
     new: dict[str, ContactRow] = field(default_factory=dict)  # contacts first seen now
     failures: list[RecordFailure] = field(default_factory=list)
@@ -49,7 +66,8 @@ def match(view: View, seen: Observations, new_id: Callable[[], str]) -> Matched:
     out = Matched()
     by_email = view.by_email()
     for system, listed in seen.systems.items():
-        ids = out.seen[system] = set()
+        ids: set[str] = set()
+        shown = out.seen[system] = Shown(ids, listed.links, listed.listed)
         unlinked: dict[str, list[Observed]] = {}
         for row in listed.rows:
             ids.add(row.vendor_id)
@@ -85,7 +103,7 @@ def match(view: View, seen: Observations, new_id: Callable[[], str]) -> Matched:
                 old = view.by_contact.get(contact.id, {}).get(system)
                 # the linked record still exists (or may: an incremental listing does not
                 # say), so this one is a second record with the same email
-                if old is not None and not old.gone and (old.vendor_id in ids or not listed.full):
+                if old is not None and not old.gone and (shown.has(old) or not listed.full):
                     reason = (
                         f"duplicate: record {old.vendor_id} already holds this email; not merged"
                     )

@@ -25,7 +25,7 @@ from what it sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -174,6 +174,18 @@ class Connector:
 
     async def list_changed(self, cursor: str | None) -> Listing:
         raise NotImplementedError
+
+    async def pages(self, cursor: str | None, into: Listing) -> AsyncIterator[list[VendorRecord]]:
+        """The listing page by page, each page's records as they arrive (cursor None: every
+        record, as list_all; else the changes since it, as list_changed), so that a run
+        never holds a whole listing. When it ends, `into` holds the listing's completeness,
+        cursor and problems (its records stay empty). A record may come again on a later
+        page (offset paging over records that moved): the later one is what the system
+        holds. By default one page: the whole listing."""
+        found = await (self.list_all() if cursor is None else self.list_changed(cursor))
+        into.complete, into.cursor, into.problems = found.complete, found.cursor, found.problems
+        if found.records:
+            yield found.records
 
     async def create(self, payload: dict[str, Any], *, email: str | None = None) -> Written:
         raise NotImplementedError

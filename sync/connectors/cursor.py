@@ -74,6 +74,35 @@ class TimeCursor:
         return self.seen.get(item.id) != item.text
 
 
+class Window:
+    """The listed items advance() can still need, kept as a listing goes on: the newest, and
+    those within `overlap` of the newest time so far (older ones can never be remembered),
+    so that a listing of a million records does not keep a million stamps."""
+
+    def __init__(self, old: TimeCursor, overlap: timedelta) -> None:
+        self.old, self.overlap = old, overlap
+        self.kept: list[Stamped] = []
+        self.newest: datetime | None = old.at
+        self.limit = 1024
+
+    def add(self, item: Stamped) -> None:
+        self.kept.append(item)
+        if item.at is not None and (self.newest is None or item.at > self.newest):
+            self.newest = item.at
+        if len(self.kept) >= self.limit:
+            self._prune()
+
+    def _prune(self) -> None:
+        # an item without a time is never the newest nor remembered (see advance)
+        low = None if self.newest is None else self.newest - self.overlap
+        self.kept = [i for i in self.kept if i.at is not None and low is not None and i.at >= low]
+        self.limit = max(1024, 2 * len(self.kept))
+
+    def items(self) -> list[Stamped]:
+        self._prune()
+        return self.kept
+
+
 def advance(
     old: TimeCursor,
     items: list[Stamped],

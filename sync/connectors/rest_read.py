@@ -6,6 +6,7 @@ the vendor's token, rows fetched one by one, lookups by email checked against th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -15,7 +16,7 @@ import httpx
 
 from sync.connectors import envelope
 from sync.connectors.base import HttpConnector, Listing, VendorRecord
-from sync.connectors.cursor import Stamped, TimeCursor, advance
+from sync.connectors.cursor import Stamped, TimeCursor, Window, advance
 from sync.connectors.paging import PAGINATORS, Page, Short
 from sync.connectors.template import UNSET, render
 from sync.connectors.vendor import Call, ListCall, Translate, VendorSpec
@@ -97,36 +98,55 @@ class RestReading(HttpConnector):
     # ---- reading ----
 
     async def list_all(self) -> Listing:
-        if self.vendor.list is None:
-            raise NotImplementedError(f"{self.vendor.title} has no listing (write-only)")
-        return await self._listing(self.vendor.list, TimeCursor(), {})
+        return await self._whole(None)
 
     async def list_changed(self, cursor: str | None) -> Listing:
-        spec = self.vendor.list_changed
-        if cursor is None or spec is None or spec.cursor is None:
-            return await self.list_all()
-        if spec.cursor.kind == "token":
-            return await self._listing(spec, TimeCursor(), {"cursor": cursor})
-        old = TimeCursor.parse(cursor)
-        if old.at is None:
-            return await self.list_all()
-        since = old.since(_duration(spec.cursor.overlap))
-        return await self._listing(spec, old, {"cursor": old.text, "since": since})
+        return await self._whole(cursor)
 
-    async def _listing(self, call: ListCall, old: TimeCursor, extra: dict[str, Any]) -> Listing:
+    async def _whole(self, cursor: str | None) -> Listing:
+        """Every page of a listing in one Listing (a record listed twice: the later one)."""
+        out = Listing()
+        found: dict[str, VendorRecord] = {}
+        async for page in self.pages(cursor, out):
+            found.update((r.id, r) for r in page)
+        out.records = list(found.values())
+        return out
+
+    async def pages(self, cursor: str | None, into: Listing) -> AsyncIterator[list[VendorRecord]]:
+        spec = self.vendor.list_changed
+        old, extra = TimeCursor(), dict[str, Any]()
+        call: ListCall | None = self.vendor.list
+        if cursor is not None and spec is not None and spec.cursor is not None:
+            if spec.cursor.kind == "token":
+                call, extra = spec, {"cursor": cursor}
+            elif (old := TimeCursor.parse(cursor)).at is not None:  # else: everything again
+                since = old.since(_duration(spec.cursor.overlap))
+                call, extra = spec, {"cursor": old.text, "since": since}
+        if call is None:
+            raise NotImplementedError(f"{self.vendor.title} has no listing (write-only)")
+        async for page in self._pages(call, old, extra, into):
+            yield page
+
+    async def _pages(
+        self, call: ListCall, old: TimeCursor, extra: dict[str, Any], into: Listing
+    ) -> AsyncIterator[list[VendorRecord]]:
+        """Each page's records, read as the mapping reads them, as it arrives; a listing
+        cut short too (its records still carry changes; only its deletions and its cursor
+        are not kept). The cursor is worked out from a window of the newest update times,
+        not from every record listed."""
         variables = {**self.vars, **extra}
         cursor = (self.vendor.list_changed or call).cursor or call.cursor
         overlap = _duration(cursor.overlap) if cursor else _duration("0s")
         fields = [str(render(f, variables)) for f in cursor.field] if cursor else []
         pager = self._paginator(call, variables)
-        kept: dict[str, dict[str, Any]] = {}
-        stamps: list[Stamped] = []
+        stamps = Window(old, overlap)
         page: Page | None = pager.first()
         answer: Any = None
         server_now = None
         id_path = str(render(call.row_id or self.vendor.records.id, variables))
         noun = self.vendor.records.noun
         problem: str | None = None
+        listed = 0
         while page is not None and problem is None:
             try:
                 answer, response = await self._send(call, {**variables, **page.vars}, page)
@@ -140,38 +160,45 @@ class RestReading(HttpConnector):
             if not isinstance(items, list):
                 problem = f"listing {noun}: an answer held no list at {call.records!r}"
                 break
+            kept: dict[str, dict[str, Any]] = {}
             for item in items:
                 item_id = envelope.at(item, id_path) if isinstance(item, dict) else None
                 if item_id in (None, ""):
                     problem = f"listing {noun}: a listed record has no id (it would look deleted)"
                     break
                 stamped = _stamped(str(item_id), item, fields)
-                stamps.append(stamped)
+                stamps.add(stamped)
                 if old.wanted(stamped, overlap):
                     kept[str(item_id)] = item
-            self.page_listed(len(kept))
+            listed += len(kept)
+            self.page_listed(listed)
             try:
                 page = pager.next(answer, items, response) if problem is None else None
             except Short as short:
                 problem = f"listing {noun}: {short}"
-        # what was listed is read as the mapping reads it, a listing cut short too (its
-        # records still carry changes; only its deletions and its cursor are not kept)
-        problems: list[str] = [problem] if problem else []
+            records = await self._records(call, kept, into)
+            if records:
+                yield records
+        if problem:
+            into.problems.append(problem)
+        into.complete = not into.problems
+        into.cursor = (
+            self._next_cursor(cursor, old, stamps.items(), answer, server_now)
+            if into.complete
+            else None
+        )
+
+    async def _records(
+        self, call: ListCall, kept: dict[str, dict[str, Any]], into: Listing
+    ) -> list[VendorRecord]:
         if call.fetch:
             records, failed = await self._fetch(list(kept))
-            problems += failed
+            into.problems += failed
         else:
             records = [(i, await self._read(r)) for i, r in kept.items()]
-        shown = [
+        return [
             VendorRecord(i, r) for i, r in records if not envelope.hidden(r, self.vendor.records)
         ]
-        done = not problems
-        return Listing(
-            shown,
-            complete=done,
-            cursor=self._next_cursor(cursor, old, stamps, answer, server_now) if done else None,
-            problems=problems,
-        )
 
     def _next_cursor(
         self, cursor: Any, old: TimeCursor, stamps: list[Stamped], answer: Any, now: Any

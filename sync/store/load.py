@@ -3,6 +3,8 @@ their links, live conflicts, allowances, unlinked records and the links per syst
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -22,11 +24,19 @@ from sync.store.models import Conflict, Contact, JournalEntry, Link
 
 
 def load_view(
-    s: Session, *, everything: bool, by_system: dict[str, list[str]], emails: set[str]
+    s: Session,
+    *,
+    everything: bool,
+    by_system: dict[str, list[str]],
+    emails: set[str],
+    linked: dict[str, int] | None = None,
+    count: Iterable[str] = (),
 ) -> View:
     """`everything`: every contact and link. Else the contacts with a listed record (by
     vendor ID in `by_system`, or by email) and those with work pending (dirty, live
-    conflicts), with all their links: an incremental run costs what changed."""
+    conflicts), with all their links: an incremental run costs what changed. `linked`: live
+    links per system already counted; the systems in `count` (those whose deletions may be
+    inferred) are counted if they are not."""
     conflicts = [
         conflict_row(c) for c in s.scalars(select(Conflict).where(Conflict.status.in_(LIVE)))
     ]
@@ -60,14 +70,21 @@ def load_view(
             JournalEntry.state == JournalState.UNLINKED
         )
     )
-    counts = s.execute(
-        select(Link.system, func.count()).where(Link.gone.is_(False)).group_by(Link.system)
-    )
+    linked = dict(linked or {})
+    wanted = sorted(set(count) - set(linked))
+    if wanted:  # an incremental run needs no count: counting a million links costs a scan
+        counted = (
+            select(Link.system, func.count())
+            .where(Link.gone.is_(False), Link.system.in_(wanted))
+            .group_by(Link.system)
+        )
+        found = {system: int(n) for system, n in s.execute(counted)}
+        linked |= dict.fromkeys(wanted, 0) | found
     return View.of(
         contacts,
         links,
         conflicts,
         allowed={(system, vid or ""): i for i, system, vid in allowed},
         unlinked={(system, cid) for system, cid in unlinked},
-        linked={system: int(n) for system, n in counts},
+        linked=linked,
     )

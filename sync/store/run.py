@@ -3,7 +3,7 @@
 start_run      the run row                                  (commit)
 unfinished     journal entries an interrupted run left
 recovered      their contacts marked dirty, dead runs crashed (commit)
-cursors, link_hashes, view    what the run decides over
+cursors, link_hashes, view    what the run decides over (link hashes page by page)
 journal        one part of the plan, and the changes to what exists its contacts'
                decisions make, with the history that explains them; the
                first part also the held deletions (commit per part)
@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, event, insert, or_, select, update
+from sqlalchemy import and_, bindparam, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from sync.commit import Final
 from sync.decision import Decision, Part
-from sync.observe import Hashes
+from sync.observe import KnownLink
 from sync.plan import Action
 from sync.rows import CursorRow, JournalRow, View
 from sync.states import FINISHED, JournalState, Kind, RunStatus
@@ -45,7 +45,6 @@ from sync.store.models import (
     Contact,
     Cursor,
     JournalEntry,
-    Link,
     Run,
 )
 
@@ -104,17 +103,50 @@ class RunTx:
     def cursors(self) -> dict[str, CursorRow]:
         return {c.system: cursor_row(c) for c in self.s.scalars(select(Cursor))}
 
-    def link_hashes(self) -> Hashes:
-        """{system: {vendor ID: (snapshot hash, raw record hash)}}, ("", None) if gone, for
-        every link, without loading the links: what a full scan compares records with."""
-        out: Hashes = {}
-        q = select(Link.system, Link.vendor_id, Link.snapshot_hash, Link.raw_hash, Link.gone)
-        for system, vendor_id, digest, raw, gone in self.s.execute(q):
-            out.setdefault(system, {})[vendor_id] = ("", None) if gone else (digest, raw)
+    def link_hashes(self, system: str, vendor_ids: list[str]) -> dict[str, KnownLink]:
+        """{vendor ID: (link ID, snapshot hash or "" if gone, raw record hash)} of the links
+        of one page of a listing: what a trusted full scan compares that page with."""
+        out: dict[str, KnownLink] = {}
+        c = LINKS.c
+        cols = (c.vendor_id, c.id, c.snapshot_hash, c.raw_hash, c.gone)
+        conn = self.s.connection()
+        for part in chunks(vendor_ids):
+            q = select(*cols).where(LINKS.c.system == system, LINKS.c.vendor_id.in_(part))
+            for vendor_id, link_id, digest, raw, gone in conn.execute(q):
+                out[vendor_id] = (link_id, "" if gone else digest, None if gone else raw)
         return out
 
-    def view(self, *, everything: bool, by_system: dict[str, list[str]], emails: set[str]) -> View:
-        return load_view(self.s, everything=everything, by_system=by_system, emails=emails)
+    def linked_count(self, system: str) -> int:
+        """Live links of one system: the mass-delete guard's denominator."""
+        q = select(func.count()).where(LINKS.c.system == system, LINKS.c.gone.is_(False))
+        return int(self.s.connection().execute(q).scalar() or 0)
+
+    def unshown(self, system: str, shown: Callable[[int, str], bool]) -> list[str]:
+        """Vendor IDs of the live links of one system that `shown(link ID, vendor ID)` says a
+        listing did not show, read in a stream (a million links are not held at once)."""
+        q = select(LINKS.c.id, LINKS.c.vendor_id).where(
+            LINKS.c.system == system, LINKS.c.gone.is_(False)
+        )
+        rows = self.s.connection().execute(q, execution_options={"yield_per": 10_000})
+        return [vendor_id for link_id, vendor_id in rows if not shown(link_id, vendor_id)]
+
+    def view(
+        self,
+        *,
+        everything: bool,
+        by_system: dict[str, list[str]],
+        emails: set[str],
+        linked: dict[str, int] | None = None,
+        count: Iterable[str] = (),
+    ) -> View:
+        return load_view(
+            self.s,
+            everything=everything,
+            by_system=by_system,
+            emails=emails,
+            linked=linked,
+            count=count,
+        )
 
     # --- the journal -----------------------------------------------------------------------
 
