@@ -36,6 +36,7 @@ from sync.connectors.base import Connector, Listing, VendorRecord, Written
 from sync.connectors.csvcheck import missing_columns
 from sync.connectors.csvtable import Ragged, Table
 from sync.errors import ConnectorError, NotFound, RecordError, SystemFailure, TransientError
+from sync.groupcommit import Answer, GroupCommit, settle
 from sync.paths import Segment, get_path
 
 if TYPE_CHECKING:
@@ -79,8 +80,7 @@ class CsvConnector(Connector):
         self.id_column = column(mapping.id_path) or "id"
         self.updated_column = column(mapping.updated_path)
         self._table: Table | None = None
-        self._pending: list[tuple[_Op, asyncio.Future[Any]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[_Op] = GroupCommit(self._commit)
         # held while a group is applied and written: reads never see a write not yet on disk
         self._writing = asyncio.Lock()
         self.rewrites = 0  # how many times the file was rewritten (tests and the bench)
@@ -163,46 +163,22 @@ class CsvConnector(Connector):
 
     # --- group commit -------------------------------------------------------------------------
 
-    async def _submit(self, op: _Op) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_groups())
-        return await future
-
-    async def _commit_groups(self) -> None:
-        while self._pending:
-            # one turn of the loop: every write already on its way joins this group
-            await asyncio.sleep(0)
-            group, self._pending = self._pending, []
-            try:
-                await self._commit(group)
-            except BaseException as exc:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    for _, future in self._pending:
-                        future.cancel()
-                    self._pending = []
-                    raise
-
     async def _commit(self, group: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
         async with self._writing:
             await self._apply(group)
 
     async def _apply(self, group: list[tuple[_Op, asyncio.Future[Any]]]) -> None:
         table = self._current()
-        answers: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        answers: list[Answer] = []
         changed = False
         for op, future in group:
             try:
                 did, answer = op(table)
             except (ConnectorError, RecordError) as exc:
-                answers.append((future, False, exc))
+                answers.append((future, exc, None))
                 continue
             changed = changed or did
-            answers.append((future, True, answer))
+            answers.append((future, None, answer))
         if changed:
             try:
                 table.stamp = await asyncio.to_thread(self._write, table)
@@ -213,13 +189,7 @@ class CsvConnector(Connector):
                 raise TransientError(f"could not write {self.path}: {exc}") from None
             table.on_disk, table.lines = True, None
             self.rewrites += 1
-        for future, ok, answer in answers:
-            if future.done():
-                continue
-            if ok:
-                future.set_result(answer)
-            else:
-                future.set_exception(answer)
+        settle(answers)
 
     # --- the contract -------------------------------------------------------------------------
 
@@ -231,7 +201,7 @@ class CsvConnector(Connector):
             )
         if unsettled and not self.dry_run:
             # a new file gets its header, rows typed in without an ID get one: one rewrite
-            await self._submit(lambda t: (t.name_rows() or not t.on_disk, None))
+            await self._group.submit(lambda t: (t.name_rows() or not t.on_disk, None))
         async with self._writing:
             table = self._current()
             if unsettled and self.dry_run:  # IDs as a real run would give them, kept nowhere
@@ -264,7 +234,7 @@ class CsvConnector(Connector):
             # as a listing reads it back: every column, empty where the row has none
             return True, Written(row[self.id_column], {h: row.get(h, "") for h in table.header})
 
-        written: Written = await self._submit(op)
+        written: Written = await self._group.submit(op)
         return written
 
     async def update(
@@ -278,7 +248,7 @@ class CsvConnector(Connector):
             _extend(table.header, row)
             return True, {h: row.get(h, "") for h in table.header}
 
-        answer: dict[str, Any] = await self._submit(op)
+        answer: dict[str, Any] = await self._group.submit(op)
         return answer
 
     async def delete(self, vendor_id: str) -> None:
@@ -292,7 +262,7 @@ class CsvConnector(Connector):
             table.gone.add(vendor_id)
             return True, None
 
-        await self._submit(op)
+        await self._group.submit(op)
 
     def _row(self, table: Table, vendor_id: str) -> dict[str, str]:
         row = table.by_id.get(vendor_id)

@@ -32,6 +32,7 @@ from sync.connectors.cards import (
     written_paths,
 )
 from sync.errors import NotFound, RecordError, Rejected, TransientError
+from sync.groupcommit import Answer, GroupCommit, settle
 from sync.vcard import new_card_and_record
 
 GROUP_CONCURRENCY = 100_000  # every write of a push in one group (see csvfile.py)
@@ -61,8 +62,7 @@ class VdirConnector(Connector):
         self.folder: Path = settings.resolve(self.options.path)
         cache = settings.resolve(self.options.cache_dir)
         self.cache = CardCache.for_system(cache, self.kind, settings.name, str(self.folder))
-        self._pending: list[tuple[Any, asyncio.Future[Any]]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._group: GroupCommit[Any] = GroupCommit(self._commit)
         self._emails: dict[str, str] | None = None  # email -> name, once scanned for lookups
 
     @property
@@ -187,7 +187,7 @@ class VdirConnector(Connector):
                 return Written(name, self._settle(name, record))
             raise Rejected(f"{self.folder}: a new card's name was taken twice")
 
-        written: Written = await self._submit(op)
+        written: Written = await self._group.submit(op)
         return written
 
     async def update(
@@ -219,7 +219,7 @@ class VdirConnector(Connector):
                     return self._settle(vendor_id, read(new, vendor_id))
             raise Rejected(f"{vendor_id} kept changing while contactsync wrote it")
 
-        answer: dict[str, Any] | None = await self._submit(op)
+        answer: dict[str, Any] | None = await self._group.submit(op)
         return answer
 
     def _write(self, name: str, text: str, etag: str) -> bool:
@@ -252,35 +252,19 @@ class VdirConnector(Connector):
                 pass
             self.cache.drop(vendor_id)
 
-        await self._submit(op)
+        await self._group.submit(op)
 
     # --- group commit -----------------------------------------------------------------------
 
-    async def _submit(self, op: Any) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((op, future))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_groups())
-        return await future
-
-    async def _commit_groups(self) -> None:
-        while self._pending:
-            await asyncio.sleep(0)  # every write already on its way joins this group
-            group, self._pending = self._pending, []
-            answers: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
-            for op, future in group:
-                try:
-                    answers.append((future, None, op()))
-                except (Rejected, NotFound, RecordError) as exc:
-                    answers.append((future, exc, None))
-                except OSError as exc:
-                    err = TransientError(f"could not write in {self.folder}: {exc.strerror}")
-                    answers.append((future, err, None))
-            await asyncio.to_thread(os.sync)  # every write of the group durable at once
-            for future, error, answer in answers:
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(answer)
+    async def _commit(self, group: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        answers: list[Answer] = []
+        for op, future in group:
+            try:
+                answers.append((future, None, op()))
+            except (Rejected, NotFound, RecordError) as exc:
+                answers.append((future, exc, None))
+            except OSError as exc:
+                err = TransientError(f"could not write in {self.folder}: {exc.strerror}")
+                answers.append((future, err, None))
+        await asyncio.to_thread(os.sync)  # every write of the group durable at once
+        settle(answers)
