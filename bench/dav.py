@@ -27,26 +27,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.measure import process
 from bench.peer import _peer, _vcard
 
 RADICALE_LOG = re.compile(r"\] (\w+) request for ")
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, float]:
-    """Wall seconds, CPU seconds (user+sys) and peak RSS (MB) of one whole process."""
-    with tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 1):  # contactsync exits 1 when a record failed: shown, not hidden
-            err.seek(0)
-            raise RuntimeError(f"{cmd[0]} failed ({code}): {err.read()[-2000:]}")
+    # contactsync exits 1 when a record failed: shown, not hidden
+    wall, cpu, peak = process(cmd, cwd, env, ok=(0, 1))
     return {
         "wall_s": round(wall, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "peak_mb": round(usage.ru_maxrss / 1024, 1),
+        "cpu_s": round(cpu, 3),
+        "peak_mb": round(peak, 1),
     }
 
 

@@ -7,6 +7,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +58,25 @@ def measured() -> Iterator[Sample]:
             sample.rss_peak_mb = _status("VmHWM") / 1024
         else:
             sample.rss_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user+sys) and peak RSS (MB) of one whole process; an exit
+    code not in `ok` raises with the end of its stderr."""
+    # stderr to a file, not a pipe: vdirsyncer logs a line per card, which fills a pipe
+    # nobody reads while we wait, and the process blocks forever
+    with tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code not in ok:
+            err.seek(0)
+            raise RuntimeError(f"{cmd[0]} failed ({code}): {err.read()[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def machine() -> dict[str, str]:

@@ -14,9 +14,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from bench.measure import process
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".peer-venv"
@@ -34,18 +35,8 @@ def _peer() -> Path:
 
 def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one whole process."""
-    # stderr to a file, not a pipe: vdirsyncer logs a line per card, which fills a pipe
-    # nobody reads while we wait, and the process blocks forever
-    with tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.read()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    wall, _, peak = process(cmd, cwd, env)
+    return wall, peak
 
 
 def _vcard(i: int) -> str:
