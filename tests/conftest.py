@@ -12,6 +12,7 @@ from hypothesis import settings
 from sync import masking
 from sync.mapping import Mapping
 from tests import engine_helpers, pgcluster
+from tests.helpers import needs_postgres
 
 # CI runs the property tests with fixed seeds, so a run is reproducible and a red CI names a case
 # that fails every time; elsewhere each run explores new cases.
@@ -22,10 +23,7 @@ if os.environ.get("CI"):
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    if not pgcluster.available():
-        if os.environ.get("CONTACTSYNC_REQUIRE_POSTGRES"):
-            pytest.fail("CONTACTSYNC_REQUIRE_POSTGRES is set but PostgreSQL is not installed")
-        pytest.skip("PostgreSQL is not installed")
+    needs_postgres(pgcluster.available())
     with pgcluster.cluster() as url:
         yield url
 

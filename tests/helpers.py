@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sync.config import Settings, SystemSettings, build_settings
+from tests import pgcluster
 
 REPO = Path(__file__).resolve().parent.parent
 # copies of the vendor documents (tests/fixtures/seeds/README.md names each)
@@ -49,6 +54,25 @@ def wait_for(
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}" + (f"\n{why()}" if why else ""))
+
+
+def needs_postgres(installed: bool) -> None:
+    """Skip a test where PostgreSQL is not installed; fail it where CI says it must be."""
+    if not installed:
+        if os.environ.get("CONTACTSYNC_REQUIRE_POSTGRES"):
+            pytest.fail("CONTACTSYNC_REQUIRE_POSTGRES is set but PostgreSQL is not installed")
+        pytest.skip("PostgreSQL is not installed")
+
+
+@contextmanager
+def own_pg_server(password: str | None = None) -> Iterator[pgcluster.Server]:
+    """A PostgreSQL server of the test's own (one with a password, one to stop), removed after."""
+    needs_postgres(bool(pgcluster._bin("initdb") and pgcluster._bin("pg_ctl")))
+    server = pgcluster.Server(password=password)
+    try:
+        yield server
+    finally:
+        server.remove()
 
 
 TWO_CSV = """

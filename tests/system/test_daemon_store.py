@@ -18,20 +18,15 @@ import pytest
 
 from sync.sandbox.serve import free_port
 from tests import pgcluster
-from tests.helpers import REPO, TWO_CSV, wait_for
+from tests.helpers import REPO, TWO_CSV, own_pg_server, wait_for
 
 AWAY = (httpx.HTTPError, OSError)  # the daemon not listening yet, its file not written yet
 
 
 @pytest.fixture
 def server() -> Iterator[pgcluster.Server]:
-    if not (pgcluster._bin("initdb") and pgcluster._bin("pg_ctl")):
-        if os.environ.get("CONTACTSYNC_REQUIRE_POSTGRES"):
-            pytest.fail("CONTACTSYNC_REQUIRE_POSTGRES is set but PostgreSQL is not installed")
-        pytest.skip("PostgreSQL is not installed")
-    s = pgcluster.Server()
-    yield s
-    s.remove()
+    with own_pg_server() as s:
+        yield s
 
 
 def daemon(folder: Path) -> subprocess.Popen[str]:

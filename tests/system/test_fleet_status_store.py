@@ -4,7 +4,6 @@ store the way a run opens it: with the [state] password the configuration names.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sync.fleet.queue import QueueDb
 from sync.fleet.settings import load_fleet
 from sync.store.repo import Store
 from tests import pgcluster
+from tests.helpers import own_pg_server
 
 pytestmark = pytest.mark.postgres
 SECRET = "fleet-store-pw"
@@ -24,13 +24,8 @@ SECRET = "fleet-store-pw"
 @pytest.fixture(scope="module")
 def pw_server() -> Iterator[pgcluster.Server]:
     """A server that wants a password (the session's shared one trusts everyone)."""
-    if not (pgcluster._bin("initdb") and pgcluster._bin("pg_ctl")):
-        if os.environ.get("CONTACTSYNC_REQUIRE_POSTGRES"):
-            pytest.fail("CONTACTSYNC_REQUIRE_POSTGRES is set but PostgreSQL is not installed")
-        pytest.skip("PostgreSQL is not installed")
-    server = pgcluster.Server(password=SECRET)
-    yield server
-    server.remove()
+    with own_pg_server(SECRET) as server:
+        yield server
 
 
 def test_fleet_status_opens_a_store_with_its_configured_password(

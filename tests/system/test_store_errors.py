@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import pgcluster
-from tests.helpers import REPO, TWO_CSV
+from tests.helpers import REPO, TWO_CSV, own_pg_server
 
 COMMANDS = [("once",), ("status",), ("db", "upgrade"), ("conflicts", "list"), ("deletions", "list")]
 SECRET = "pw-Sup3r-s3cret"
@@ -158,13 +158,8 @@ def test_a_read_only_sqlite_file(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def pw_server() -> Iterator[pgcluster.Server]:
     """A server that wants a password (the session's shared one trusts everyone)."""
-    if not (pgcluster._bin("initdb") and pgcluster._bin("pg_ctl")):
-        if os.environ.get("CONTACTSYNC_REQUIRE_POSTGRES"):
-            pytest.fail("CONTACTSYNC_REQUIRE_POSTGRES is set but PostgreSQL is not installed")
-        pytest.skip("PostgreSQL is not installed")
-    server = pgcluster.Server(password=SECRET)
-    yield server
-    server.remove()
+    with own_pg_server(SECRET) as server:
+        yield server
 
 
 @pytest.mark.postgres
