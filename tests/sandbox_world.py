@@ -13,6 +13,7 @@ from sync.connectors import memory
 from sync.engine import Engine
 from sync.report import RunReport
 from sync.sandbox.base import Emulator
+from sync.sandbox.onecontact import SERVICE
 from sync.sandbox.serve import emulator_for
 from sync.store.repo import Store
 from tests.helpers import REPO, settings_from
@@ -125,3 +126,17 @@ class Sandbox:
 
     def dispose(self) -> None:
         self.store.dispose()
+
+
+def dialer_config(sb: Sandbox, folder: Path, check_repeated: bool = False) -> Path:
+    """A Sandbox of a memory crm and a OneContact dialer as a sync.toml the CLI can read."""
+    path = folder / "sync.toml"
+    path.write_text(
+        f'[state]\nurl = "{sb.settings.state_url}"\n\n'
+        f'[systems.crm]\nconnector = "memory"\nstore = "{sb.stores["crm"]}"\n\n'
+        '[systems.dialer]\nconnector = "onecontact"\nbase_url = "http://dialer.test/api"\n'
+        f'mapping = "{REPO / "mappings" / "onecontact.toml"}"\n'
+        f"service_id = {SERVICE}\ncheck_repeated = {str(check_repeated).lower()}\n"
+        '[systems.dialer.auth]\nkind = "bearer"\ntoken_env = "ONECONTACT_TOKEN"\n'
+    )
+    return path

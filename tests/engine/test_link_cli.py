@@ -12,9 +12,8 @@ import pytest
 
 from sync.cli import main
 from sync.sandbox.base import Faults, LoggedRequest
-from sync.sandbox.onecontact import SERVICE, OneContactEmulator
-from tests.helpers import REPO
-from tests.sandbox_world import Sandbox
+from sync.sandbox.onecontact import OneContactEmulator
+from tests.sandbox_world import Sandbox, dialer_config
 
 ADA = {
     "email": "ada@example.org",
@@ -22,20 +21,6 @@ ADA = {
     "last_name": "L",
     "phone": "+44 20 7946 0000",
 }
-
-
-def config_for(sb: Sandbox, tmp_path: Path) -> Path:
-    """The sandbox's configuration as a sync.toml the CLI can read."""
-    path = tmp_path / "sync.toml"
-    path.write_text(
-        f'[state]\nurl = "{sb.settings.state_url}"\n\n'
-        f'[systems.crm]\nconnector = "memory"\nstore = "{sb.stores["crm"]}"\n\n'
-        '[systems.dialer]\nconnector = "onecontact"\nbase_url = "http://dialer.test/api"\n'
-        f'mapping = "{REPO / "mappings" / "onecontact.toml"}"\n'
-        f"service_id = {SERVICE}\ncheck_repeated = false\n"
-        '[systems.dialer.auth]\nkind = "bearer"\ntoken_env = "ONECONTACT_TOKEN"\n'
-    )
-    return path
 
 
 def status(config: Path, capsys: pytest.CaptureFixture[str], code: int = 0) -> dict:
@@ -68,7 +53,7 @@ def test_a_refused_create_is_recorded_shown_once_and_linked_by_a_person(
     assert [
         "duplicate check refused it" in f["reason"] for f in refused.system("dialer").failed
     ] == [True]
-    config = config_for(sb, tmp_path)
+    config = dialer_config(sb, tmp_path)
     [shown] = status(config, capsys, code=1)["unlinked"]  # the refusal failed that run
     assert (shown["system"], shown["email"]) == ("dialer", "ada@example.org")
     posts = [r for r in dialer.log if r.method == "POST"]
@@ -95,7 +80,7 @@ def test_link_and_unlink_refuse_what_they_cannot_do(
     sb = Sandbox(tmp_path, {"dialer": OneContactEmulator()}, {"crm": {}})
     sb.records("crm")["c1"] = {"id": "c1", **ADA}
     sb.run()
-    config = config_for(sb, tmp_path)
+    config = dialer_config(sb, tmp_path)
     base = ["--config", str(config)]
     cases = [
         (["link", "nobody@example.org", "dialer", "9"], "no contact with email"),

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from sync.cli import main
-from sync.sandbox.onecontact import SERVICE, OneContactEmulator
-from tests.helpers import REPO
-from tests.sandbox_world import Sandbox
+from sync.sandbox.onecontact import OneContactEmulator
+from tests.sandbox_world import Sandbox, dialer_config
 
 ADA = {"email": "ada@example.org", "first_name": "Ada", "phone": "+44 20 7946 0000"}
 BO = {"email": "bo@example.org", "first_name": "Bo", "phone": "+44 20 7946 0001"}
@@ -31,20 +30,6 @@ def world(tmp_path: Path, dialer: OneContactEmulator, check_repeated: bool) -> S
     for n, person in enumerate((ADA, BO), 1):
         sb.records("crm")[f"c{n}"] = {"id": f"c{n}", **person}
     return sb
-
-
-def config_for(sb: Sandbox, tmp_path: Path, check_repeated: bool) -> Path:
-    """The sandbox's configuration as a sync.toml the CLI can read."""
-    path = tmp_path / "sync.toml"
-    path.write_text(
-        f'[state]\nurl = "{sb.settings.state_url}"\n\n'
-        f'[systems.crm]\nconnector = "memory"\nstore = "{sb.stores["crm"]}"\n\n'
-        '[systems.dialer]\nconnector = "onecontact"\nbase_url = "http://dialer.test/api"\n'
-        f'mapping = "{REPO / "mappings" / "onecontact.toml"}"\n'
-        f"service_id = {SERVICE}\ncheck_repeated = {str(check_repeated).lower()}\n"
-        '[systems.dialer.auth]\nkind = "bearer"\ntoken_env = "ONECONTACT_TOKEN"\n'
-    )
-    return path
 
 
 def status(config: Path, capsys: pytest.CaptureFixture[str], code: int = 0) -> dict[str, Any]:
@@ -71,7 +56,7 @@ def test_a_create_its_duplicate_check_refuses_is_held_unlinked_said_once_and_lin
     assert "duplicate check refused" in refused["reason"] and "+442079460000" in refused["reason"]
     assert "contactsync link" in refused["reason"]
     assert first.system("dialer").created == 1  # bo, whose number is new
-    config = config_for(sb, tmp_path, check_repeated=True)
+    config = dialer_config(sb, tmp_path, check_repeated=True)
     [shown] = status(config, capsys, code=1)["unlinked"]  # the refusal failed that run
     assert (shown["system"], shown["email"]) == ("dialer", "ada@example.org")
     sent = posts(dialer)
@@ -132,6 +117,6 @@ def test_a_create_answered_without_an_id_is_never_duplicated(
     assert len(posts(dialer)) == 3, "resent"
     phones = sorted(p["phone"] for p in dialer.people())
     assert phones == ["+442079460000", "+442079460001"], "duplicated"
-    config = config_for(sb, tmp_path, check_repeated=False)
+    config = dialer_config(sb, tmp_path, check_repeated=False)
     [shown] = status(config, capsys)["unlinked"]
     assert (shown["system"], shown["email"]) == ("dialer", "ada@example.org")
