@@ -26,6 +26,7 @@ from typing import Any
 from bench.measure import measured
 from bench.world import PAGE_SIZE, SYSTEMS, World
 from sync.config import load_config
+from sync.demo import toml_value
 from sync.engine import Engine
 from sync.store.repo import Store
 
@@ -77,25 +78,17 @@ def pages(records: int) -> int:
 
 
 def config_text(state_url: str, tables: dict[str, dict[str, Any]], concurrency: int) -> str:
-    lines = [f"[state]\nurl = {_toml(state_url)}\n"]
+    lines = [f"[state]\nurl = {toml_value(state_url)}\n"]
     for name, table in tables.items():
         lines.append(f"[systems.{name}]")
         nested = {k: v for k, v in table.items() if isinstance(v, dict)}
-        lines += [f"{k} = {_toml(v)}" for k, v in table.items() if k not in nested]
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if k not in nested]
         lines.append(f"concurrency = {concurrency}")
         for key, sub in nested.items():
             lines.append(f"[systems.{name}.{key}]")
-            lines += [f"{k} = {_toml(v)}" for k, v in sub.items()]
+            lines += [f"{k} = {toml_value(v)}" for k, v in sub.items()]
         lines.append("")
     return "\n".join(lines)
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def run(options: Options, log: Callable[[str], None] = print) -> dict[str, Any]:

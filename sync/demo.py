@@ -129,9 +129,9 @@ def write_config(
     for name, values in (sections or {}).items():
         tables[name] = {**tables.get(name, {}), **values}
     url = state_url or f"sqlite:///{folder / 'state.db'}"
-    lines = [f"[state]\nurl = {_toml(url)}\n"]
+    lines = [f"[state]\nurl = {toml_value(url)}\n"]
     for name, values in tables.items():
-        lines += [f"[{name}]", *[f"{k} = {_toml(v)}" for k, v in values.items()], ""]
+        lines += [f"[{name}]", *[f"{k} = {toml_value(v)}" for k, v in values.items()], ""]
     for vendor, s in served.items():
         table = s.emulator.system_table(s.url)  # type: ignore[attr-defined]
         table["mapping"] = str(shipped(table["mapping"]))
@@ -141,10 +141,10 @@ def write_config(
         table = _credential_files(folder, table, s.emulator)
         lines.append(f"[systems.{vendor}]")
         nested = {k: v for k, v in table.items() if isinstance(v, dict)}
-        lines += [f"{k} = {_toml(v)}" for k, v in table.items() if k not in nested]
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items() if k not in nested]
         for key, sub in nested.items():
             lines.append(f"[systems.{vendor}.{key}]")
-            lines += [f"{k} = {_toml(v)}" for k, v in sub.items()]
+            lines += [f"{k} = {toml_value(v)}" for k, v in sub.items()]
         lines.append("")
     path = folder / "sync.toml"
     path.write_text("\n".join(lines))
@@ -169,13 +169,15 @@ def _credential_files(folder: Path, auth: dict[str, Any], emulator: Any) -> dict
     return out
 
 
-def _toml(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A TOML value of a plain one (bool, number, list, else a string); also for tests and
+    the benchmark's configurations."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
