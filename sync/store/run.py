@@ -15,7 +15,7 @@ finish         links, new contacts, conflicts, history, cursors, the run's summa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import and_, bindparam, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from sync.commit import Final
 from sync.decision import Decision, Part
 from sync.observe import KnownLink
 from sync.plan import Action
-from sync.rows import CursorRow, JournalRow, View
+from sync.rows import CursorRow, JournalRow
 from sync.states import FINISHED, JournalState, Kind, RunStatus
 from sync.store.bulk import insert_rows, update_grouped, update_rows
 from sync.store.convert import (
@@ -50,6 +50,19 @@ from sync.store.models import (
 
 # called before every commit with that commit's `extend`; raises LeaseLost to refuse it
 Fence = Callable[[Callable[[Claim], bool]], None]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def on_session(
+    query: Callable[Concatenate[Session, P], R],
+) -> Callable[Concatenate[RunTx, P], R]:
+    """A query of sync/store/ as a RunTx method: called with the run's session."""
+
+    def method(tx: RunTx, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return query(tx.s, *args, **kwargs)
+
+    return method
 
 
 class RunTx:
@@ -130,23 +143,8 @@ class RunTx:
         rows = self.s.connection().execute(q, execution_options={"yield_per": 10_000})
         return [vendor_id for link_id, vendor_id in rows if not shown(link_id, vendor_id)]
 
-    def view(
-        self,
-        *,
-        everything: bool,
-        by_system: dict[str, list[str]],
-        emails: set[str],
-        linked: dict[str, int] | None = None,
-        count: Iterable[str] = (),
-    ) -> View:
-        return load_view(
-            self.s,
-            everything=everything,
-            by_system=by_system,
-            emails=emails,
-            linked=linked,
-            count=count,
-        )
+    # the View over this run's session, with load_view's keywords (sync/store/load.py)
+    view = on_session(load_view)
 
     # --- the journal -----------------------------------------------------------------------
 
