@@ -13,6 +13,8 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,17 @@ def _store(settings: Settings, args: argparse.Namespace) -> Any:
 
     args.state_url = settings.state_connect_url  # for a database error after this (cli)
     return Store(settings.state_connect_url)
+
+
+@contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[tuple[Settings, Any]]:
+    """The configuration and its store, disposed of when the command is done."""
+    settings = _settings(args)
+    store = _store(settings, args)
+    try:
+        yield settings, store
+    finally:
+        store.dispose()
 
 
 def _quiet(args: argparse.Namespace) -> bool:
@@ -145,9 +158,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_conflicts(args: argparse.Namespace) -> int:
     from sync import conflicts
 
-    settings = _settings(args)
-    store = _store(settings, args)
-    try:
+    with _opened(args) as (settings, store):
         if args.action == "list":
             return conflicts.list_conflicts(store, args.format, args.all, console)
         if args.action == "show":
@@ -157,68 +168,46 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         return conflicts.resolve(
             store, settings, args.id, args.take, args.value, args.dismiss, console
         )
-    finally:
-        store.dispose()
 
 
 def cmd_deletions(args: argparse.Namespace) -> int:
     from sync import deletions
 
-    settings = _settings(args)
-    store = _store(settings, args)
-    try:
+    with _opened(args) as (settings, store):
         if args.action == "list":
             return deletions.list_held(store, args.format, console)
         return deletions.allow(store, settings, args.ids, args.system, console)
-    finally:
-        store.dispose()
 
 
 def cmd_link(args: argparse.Namespace) -> int:
     """`link` and `unlink` (sync/linking.py): a record a person found for a contact."""
     from sync import linking
 
-    settings = _settings(args)
-    store = _store(settings, args)
-    try:
+    with _opened(args) as (settings, store):
         if args.command == "link":
             return linking.link(settings, store, args.email, args.system, args.vendor_id, console)
         return linking.unlink(settings, store, args.email, args.system, console)
-    finally:
-        store.dispose()
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from sync import explain
 
-    settings = _settings(args)
-    store = _store(settings, args)
-    try:
+    with _opened(args) as (settings, store):
         return explain.show(store, settings, args.email, args.format, console)
-    finally:
-        store.dispose()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from sync.web.app import serve
 
-    settings = _settings(args)
-    store = _store(settings, args)
-    try:
+    with _opened(args) as (settings, store):
         return serve(settings, store, args.listen, console)
-    finally:
-        store.dispose()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from sync import status
 
-    settings = _settings(args)
-    store = _store(settings, args)
-    try:
+    with _opened(args) as (settings, store):
         return status.show(store, settings, args.format, console)
-    finally:
-        store.dispose()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
