@@ -36,7 +36,7 @@ import orjson
 from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from sync import netfail
+from sync import fastjson, netfail
 from sync.auth import build_auth
 from sync.config import SystemSettings
 from sync.errors import (
@@ -351,7 +351,7 @@ class HttpClient:
         fails only the record that holds them (sync.mapping.check_text)."""
         try:
             try:
-                return orjson.loads(response.content)  # ~3x json's speed on 1,000-record pages
+                return fastjson.loads(response.content)  # ~3x json's speed on 1,000-record pages
             except orjson.JSONDecodeError:
                 pass  # what orjson refuses (bad UTF-8, NaN, huge ints): json decides as before
             try:

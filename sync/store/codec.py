@@ -9,16 +9,13 @@ json refuses: they are refused here too) goes through `json` as before.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
+from sync import fastjson
+
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-# orjson reads an integer beyond 64 bits as a float, silently: a run of 19 digits or more may
-# be one, and goes through json (a string holding such digits only costs the slower parse)
-_LONG = re.compile(r"\d{19}")
-_LONG_BYTES = re.compile(rb"\d{19}")
 
 
 def _refuse(value: Any) -> Any:
@@ -33,10 +30,8 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    if (_LONG.search(text) if isinstance(text, str) else _LONG_BYTES.search(text)) is not None:
-        return json.loads(text)
     try:
-        return orjson.loads(text)
+        return fastjson.loads(text)
     except orjson.JSONDecodeError:  # NaN and the like, which json wrote and reads
         return json.loads(text)
 

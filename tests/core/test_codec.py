@@ -9,11 +9,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from sync import fastjson
 from sync.diff import record_hash
+from sync.http import HttpClient
 from sync.store import codec
 from sync.store.repo import Store
 
@@ -73,3 +76,13 @@ def test_text_json_wrote_is_read(tmp_path: Any) -> None:
         assert store.engine.dialect._json_serializer is codec.dumps
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**25])
+def test_a_vendor_answer_keeps_an_id_beyond_64_bits(number: int) -> None:
+    """orjson reads such a number as a float: a vendor's 20-digit ID would lose its last
+    digits and name another record."""
+    body = json.dumps({"items": [{"id": number, "note": "x"}]}).encode()
+    answer = httpx.Response(200, content=body, request=httpx.Request("GET", "http://h/p"))
+    assert HttpClient.json(answer)["items"][0]["id"] == number
+    assert fastjson.loads(body.decode())["items"][0]["id"] == number
