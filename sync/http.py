@@ -109,6 +109,9 @@ class _Unsent(TransientError):
     After the retries it becomes Unreachable."""
 
 
+_READ = httpx.ByteStream(b"")
+
+
 def _number(response: httpx.Response, header: str | None) -> float | None:
     value = response.headers.get(header) if header else None
     try:
@@ -300,6 +303,10 @@ class HttpClient:
                         headers=headers,
                     )
                     await response.aread()
+                    # the body is read: httpx's stream refers back to its response, a cycle
+                    # that kept every answer and its body until the collector ran (memory
+                    # grew with a listing's length); without it an answer goes when dropped
+                    response.stream = _READ
             except (httpx.TransportError, aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise self._failure(method, path, exc) from None
         self._note_budget(response)
