@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{mode} {db} N={n}", flush=True)
                         result = run(options)
                         result["machine"] = machine()
+                        result["commit"] = _commit()
                         tail = "-seeded" if args.seed_store else "-synced" if args.synced else ""
                         name = f"{mode}-{db}-{n}{tail}.json"
                         (args.out / name).write_text(json.dumps(result, indent=1) + "\n")
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = peer.compare(args.peer_n, args.seed)
         result["machine"] = machine()
+        result["commit"] = _commit()
         (args.out / f"peer-{args.peer_n}.json").write_text(json.dumps(result, indent=1) + "\n")
     if args.out == RESULTS:  # the README's table is rewritten from bench/results only
         readme.update(args.out)

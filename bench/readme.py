@@ -22,8 +22,8 @@ def _requests(step: dict[str, Any]) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| mode | db | N | step | wall s | CPU s | peak RSS MB (before) | requests list/write "
-        "per system | = minimum | ideal s |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- | ---: |",
+        "per system | = minimum | ideal s | commit |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- | ---: | --- |",
     ]
     order = {"inprocess": 0, "loopback": 1, "remote": 2}
 
@@ -38,7 +38,8 @@ def table(results: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {mode} | {r['db']} | {r['n']:,} | {s['step']} | {s['wall_s']:.2f} | "
                 f"{s['cpu_s']:.2f} | {s['rss_peak_mb']:.0f} ({s['rss_before_mb']:.0f}) | "
-                f"{_requests(s)} | {'yes' if s['minimal'] else 'NO'} | {ideal} |"
+                f"{_requests(s)} | {'yes' if s['minimal'] else 'NO'} | {ideal} | "
+                f"{r.get('commit', '-')} |"
             )
     return "\n".join(lines)
 
@@ -46,8 +47,8 @@ def table(results: list[dict[str, Any]]) -> str:
 def peer_table(peers: list[dict[str, Any]]) -> str:
     lines = [
         "| N | run | contactsync median s | vdirsyncer median s | ratio | contactsync peak MB "
-        "| vdirsyncer peak MB |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| vdirsyncer peak MB | commit |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for p in peers:
         for run in ("initial", "noop"):
@@ -55,7 +56,8 @@ def peer_table(peers: list[dict[str, Any]]) -> str:
             ratio = ours["median_s"] / theirs["median_s"] if theirs["median_s"] else 0
             lines.append(
                 f"| {p['n']:,} | {run} | {ours['median_s']:.2f} | {theirs['median_s']:.2f} | "
-                f"{ratio:.2f} | {ours['peak_mb']:.0f} | {theirs['peak_mb']:.0f} |"
+                f"{ratio:.2f} | {ours['peak_mb']:.0f} | {theirs['peak_mb']:.0f} | "
+                f"{p.get('commit', '-')} |"
             )
     return "\n".join(lines)
 
