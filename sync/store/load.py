@@ -15,6 +15,7 @@ from sync.store.convert import (
     CONTACTS,
     LINK_COLS,
     LINKS,
+    among,
     chunks,
     conflict_row,
     contact_row,
@@ -46,12 +47,12 @@ def load_view(
     else:
         ids = set(s.scalars(select(Contact.id).where(Contact.dirty.is_(True))))
         ids |= {c.contact_id for c in conflicts}
-        for part in chunks(sorted(emails)):
-            ids.update(s.scalars(select(Contact.id).where(Contact.email.in_(part))))
+        dialect = s.get_bind().dialect.name
+        for listed in among(Contact.email, sorted(emails), dialect):
+            ids.update(s.scalars(select(Contact.id).where(listed)))
         for system, vendor_ids in by_system.items():
-            for part in chunks(vendor_ids):
-                q = select(Link.contact_id).where(Link.system == system, Link.vendor_id.in_(part))
-                ids.update(s.scalars(q))
+            for listed in among(Link.vendor_id, vendor_ids, dialect):
+                ids.update(s.scalars(select(Link.contact_id).where(Link.system == system, listed)))
         contacts, links = [], []
         for part in chunks(sorted(ids)):
             q = select(*CONTACT_COLS).where(CONTACTS.c.id.in_(part))

@@ -34,6 +34,7 @@ from sync.store.convert import (
     HISTORY,
     JOURNAL,
     LINKS,
+    among,
     chunks,
     cursor_row,
     journal_row,
@@ -123,8 +124,8 @@ class RunTx:
         c = LINKS.c
         cols = (c.vendor_id, c.id, c.snapshot_hash, c.raw_hash, c.gone)
         conn = self.s.connection()
-        for part in chunks(vendor_ids):
-            q = select(*cols).where(LINKS.c.system == system, LINKS.c.vendor_id.in_(part))
+        for listed in among(c.vendor_id, vendor_ids, conn.dialect.name):
+            q = select(*cols).where(c.system == system, listed)
             for vendor_id, link_id, digest, raw, gone in conn.execute(q):
                 out[vendor_id] = (link_id, "" if gone else digest, None if gone else raw)
         return out
