@@ -29,7 +29,8 @@ from sync.connectors import connector_class, known_connectors
 from sync.contact import Schema
 from sync.errors import ConfigError, Problem
 from sync.inputfiles import ca_bundle_problem, path_problem, read_toml, tree_problems
-from sync.mapping import Mapping, identity_mapping, load_mapping
+from sync.mapping import Mapping
+from sync.mapping_file import identity_mapping, load_mapping
 from sync.resources import shipped
 from sync.validation import loc_text, validate_all
 

@@ -9,7 +9,7 @@ import pytest
 from sync.contact import Schema
 from sync.diff import changed_fields, record_hash
 from sync.errors import ConfigError, RecordError
-from sync.mapping import compile_mapping
+from sync.mapping_file import compile_mapping
 from sync.merge import Change, OpenConflict, merge
 from sync.plan import LinkState, Target, plan_contact
 

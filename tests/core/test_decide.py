@@ -14,7 +14,7 @@ import pytest
 from sync.contact import Schema
 from sync.decide import decide
 from sync.decision import Decision, Recovered, Rules
-from sync.mapping import identity_mapping
+from sync.mapping_file import identity_mapping
 from sync.observe import Listed, Observations, Seen, normalise
 from sync.plan import Target
 from sync.rows import ContactRow, LinkRow, View

@@ -9,7 +9,7 @@ import pytest
 
 from sync.contact import Schema
 from sync.errors import ConfigError, RecordError
-from sync.mapping import compile_mapping
+from sync.mapping_file import compile_mapping
 from sync.paths import find_all, get_path, parse_path, parse_query, set_path
 
 SCHEMA = Schema()
@@ -44,7 +44,7 @@ def test_a_selector_looks_into_nested_keys_and_writes_their_types() -> None:
 
 
 def test_oracle_carries_the_office_phone_and_the_mobile() -> None:
-    from sync.mapping import load_mapping
+    from sync.mapping_file import load_mapping
     from sync.resources import shipped
 
     oracle = load_mapping(shipped("mappings/oracle_b2b.toml"))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sync.connectors.cursor import Stamped, TimeCursor, Window, advance
 from sync.contact import Schema
 from sync.diff import raw_hash, raw_salt, record_hash
-from sync.mapping import identity_mapping
+from sync.mapping_file import identity_mapping
 from sync.observe import KnownLink, LinkBits, Listed, Observations, Observer
 
 SCHEMA = Schema()

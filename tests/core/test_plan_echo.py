@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from sync.contact import Schema
-from sync.mapping import Mapping, compile_mapping
+from sync.mapping import Mapping
+from sync.mapping_file import compile_mapping
 from sync.plan import LinkState, Target, plan_contact
 
 schema = Schema(phone_region="US")

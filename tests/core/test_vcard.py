@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sync.contact import Schema
-from sync.mapping import load_mapping
+from sync.mapping_file import load_mapping
 from sync.resources import shipped
 from sync.vcard import CardError, apply, new_card, parse, present
 
