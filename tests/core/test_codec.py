@@ -86,3 +86,12 @@ def test_a_vendor_answer_keeps_an_id_beyond_64_bits(number: int) -> None:
     answer = httpx.Response(200, content=body, request=httpx.Request("GET", "http://h/p"))
     assert HttpClient.json(answer)["items"][0]["id"] == number
     assert fastjson.loads(body.decode())["items"][0]["id"] == number
+
+
+def test_an_answer_with_bad_utf8_and_a_long_id_keeps_both() -> None:
+    """A long number sends the body through json, which refuses bad UTF-8 with its own error:
+    the bytes still become surrogates (one record fails later), not a malformed answer."""
+    body = b'{"items": [{"id": 123456789012345678901, "name": "Ad\xffa"}]}'
+    answer = httpx.Response(200, content=body, request=httpx.Request("GET", "http://h/p"))
+    item = HttpClient.json(answer)["items"][0]
+    assert item["id"] == 123456789012345678901 and item["name"] == "Ad\udcffa"
