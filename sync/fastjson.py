@@ -1,7 +1,7 @@
 """JSON read through orjson, several times the standard library's speed, where it reads what
-json would: orjson reads an integer beyond 64 bits as a float, silently (a vendor's 20-digit
-ID would change), so text with a run of 19 digits or more goes through json, and what orjson
-refuses (NaN, lone surrogates) raises `orjson.JSONDecodeError` for the caller to decide."""
+json would. orjson reads an integer beyond 64 bits as a float, silently (a vendor's 20-digit
+ID would change), so text with a run of 19 digits or more goes through json, and so does what
+orjson refuses (NaN, bad UTF-8, lone surrogates): json's answer or json's error, always."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ def may_hold_long_numbers(text: str | bytes) -> bool:
 
 
 def loads(text: str | bytes) -> Any:
-    """orjson's answer; json's where a number may not fit in 64 bits."""
+    """What `json.loads` answers (or raises), through orjson wherever that is the same."""
     if may_hold_long_numbers(text):
         return json.loads(text)
-    return orjson.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
