@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sync import commands
@@ -33,6 +32,8 @@ exit status:
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # 30 ms: only for --version
+
     try:
         return version("contactsync")
     except PackageNotFoundError:  # run from a checkout that was never installed
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bidirectional contact synchronisation across CRMs, service desks, "
         "portals, dialers and address books.",
     )
-    p.add_argument("--version", action="version", version=f"contactsync {_version()}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _commands(sub)
     # command groups of their own (fleet, ...) add themselves here with register(sub)
@@ -226,6 +227,18 @@ def _logging(args: argparse.Namespace) -> None:
 
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     setup(args.log_format, level)
+
+
+class _Version(argparse.Action):
+    """--version, read from the package's metadata only when asked (importing
+    importlib.metadata is 30 ms of every start-up)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, help="show the version")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"contactsync {_version()}")
+        parser.exit()
 
 
 def _error(text: str, fmt: str) -> None:

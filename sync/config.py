@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from sync import masking
-from sync.auth import SETTINGS as AUTH_SETTINGS
+from sync.auth_kinds import SETTINGS as AUTH_SETTINGS
 from sync.config_spec import (
     AUTH_NEEDS,
     DEFAULT_STATE_URL,

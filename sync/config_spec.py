@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sync.auth import KINDS as AUTH_KINDS
+from sync.auth_kinds import KINDS as AUTH_KINDS
 from sync.validation import Strict
 
 if TYPE_CHECKING:

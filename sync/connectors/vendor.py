@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sync.auth import KINDS as AUTH_KINDS
+from sync.auth_kinds import KINDS as AUTH_KINDS
 from sync.connectors.paging import PAGINATORS
 from sync.connectors.template import TemplateError, names
 from sync.errors import ConfigError, Problem
