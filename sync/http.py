@@ -22,6 +22,7 @@ time a client is built for it; `ca_bundle` names the certificates to trust inste
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import ssl
@@ -119,6 +120,13 @@ def _number(response: httpx.Response, header: str | None) -> float | None:
         return None
 
 
+@functools.cache
+def verified_tls() -> ssl.SSLContext:
+    """The verifying TLS context every client shares: building one loads the CA bundle
+    (30-50 ms), which each system's client did again at every start-up."""
+    return httpx.create_ssl_context()
+
+
 class HttpClient:
     def __init__(
         self,
@@ -148,6 +156,8 @@ class HttpClient:
         self.limiter: Limiter = limiter or RateLimiter(rate_limit)
         self.slots = asyncio.Semaphore(concurrency)
         self.describe_error = describe_error
+        if verify is True:
+            verify = verified_tls()
         if transport is None:
             # httpx's own transport (httpcore over anyio) costs this process about twice the
             # CPU per request of aiohttp's; at a few hundred writes a second that CPU, not the
