@@ -31,9 +31,12 @@ def record_hash(record: Record) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 
 
-def raw_salt(mapping_fingerprint: str, schema: Schema) -> str:
-    """What a raw record's normalised form depends on besides the record."""
-    return record_hash({"mapping": mapping_fingerprint, "schema": schema.identity})
+def raw_salt(mapping_fingerprint: str, schema: Schema, shape: str | None = None) -> str:
+    """What a raw record's normalised form depends on besides the record. `shape`: what
+    reads a record as listed before the mapping does (the vendor file's record rules), for
+    records hashed as listed rather than as read."""
+    parts = {"mapping": mapping_fingerprint, "schema": schema.identity}
+    return record_hash(parts if shape is None else {**parts, "shape": shape})
 
 
 def raw_hash(salt: str, data: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ that moved) replaces what its earlier page showed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -38,6 +38,25 @@ class KnownLinks(Protocol):
     def linked_count(self, system: str) -> int: ...
 
     def unshown(self, system: str, shown: Callable[[int, str], bool]) -> list[str]: ...
+
+
+class AsListed(Protocol):
+    """A record as the vendor listed it, read only when asked (sync/connectors/base.py
+    Unread): its raw hash is of `item` under `shape`, so an unchanged one is never read."""
+
+    @property
+    def item(self) -> dict[str, Any]: ...
+
+    @property
+    def shape(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+# one listed record: (vendor ID, data or the record as listed, where, the connector's reason
+# it cannot be read)
+PageRecord = tuple[str, "dict[str, Any] | AsListed", str | None, str | None]
 
 
 class LinkBits:
@@ -159,13 +178,14 @@ class Observer:
         )
         self.system = listed.system
         self.salt = raw_salt(mapping.fingerprint, schema)
+        self.salts: dict[str, str] = {}  # shape -> the salt of records hashed as listed
         self.rows: dict[str, Seen] = {}
         self.fixes: dict[str, str] = {}  # vendor ID -> raw hash (raw_fixes of this system)
         self.changed: list[str] = []
         self.count = 0
         self.live = 0  # distinct live links shown
 
-    def page(self, records: list[tuple[str, dict[str, Any], str | None, str | None]]) -> None:
+    def page(self, records: Sequence[PageRecord]) -> None:
         """One page: (vendor ID, data, where, the connector's reason it cannot be read)."""
         duplicates = duplicate_ids((vid, where) for vid, _, where, _ in records)
         known: dict[str, KnownLink] | None = None
@@ -186,9 +206,14 @@ class Observer:
                 continue
             kept = known.get(vid) if known is not None else None
             self._shown(vid, kept)
-            raw = raw_hash(self.salt, data)
+            if isinstance(data, dict):
+                raw = raw_hash(self.salt, data)
+            else:
+                raw = raw_hash(self._salt(data.shape), data.item)
             if kept is not None and kept[1] and kept[2] == raw:
                 continue  # as last read: only its link's bit is kept
+            if not isinstance(data, dict):
+                data = data.data  # changed, new, or hashed otherwise before: read it
             try:
                 record = self.mapping.from_system(data, self.schema)
             except RecordError as exc:
@@ -202,6 +227,12 @@ class Observer:
             rows[vid] = Seen(vid, record, self.mapping.vendor_updated(data), raw)
             if record.get("email"):
                 self.out.emails.add(record["email"])
+
+    def _salt(self, shape: str) -> str:
+        salt = self.salts.get(shape)
+        if salt is None:
+            salt = self.salts[shape] = raw_salt(self.mapping.fingerprint, self.schema, shape)
+        return salt
 
     def _shown(self, vid: str, kept: KnownLink | None) -> None:
         """Count a listed record once; a repeat from an earlier page is replaced by this one."""
@@ -243,7 +274,7 @@ class Observer:
 
 def normalise(
     listed: Listed,
-    records: list[tuple[str, dict[str, Any], str | None, str | None]],
+    records: Sequence[PageRecord],
     mapping: Mapping,
     schema: Schema,
     known: KnownLinks | None,

@@ -25,7 +25,7 @@ from what it sent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -49,6 +49,38 @@ class VendorRecord:
     # the record is there but cannot be read (a malformed card): the engine fails it alone
     # with this reason, never maps `data`, and never takes its link for a deletion
     error: str | None = None
+
+
+class Unread(VendorRecord):
+    """A listed record not read yet: `item` as the vendor listed it, read (`data`) only when
+    first asked. A trusted full scan hashes `item` under `shape` (what reads it: the vendor
+    file's record rules) and reads only the records whose hash is not the one kept, so an
+    unchanged record is never reshaped (sync/observe.py)."""
+
+    item: dict[str, Any]
+    shape: str
+
+    def __init__(
+        self,
+        vendor_id: str,
+        item: dict[str, Any],
+        shape: str,
+        read: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        set_ = object.__setattr__  # frozen like every VendorRecord
+        set_(self, "id", vendor_id)
+        set_(self, "where", None)
+        set_(self, "error", None)
+        set_(self, "item", item)
+        set_(self, "shape", shape)
+        set_(self, "_reader", read)
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not set yet: `data`
+        if name != "data":
+            raise AttributeError(name)
+        data = self.__dict__["_reader"](self.__dict__["item"])
+        object.__setattr__(self, "data", data)
+        return data
 
 
 @dataclass

@@ -40,6 +40,16 @@ def reshape(record: dict[str, Any], spec: RecordSpec) -> dict[str, Any]:
     return out
 
 
+# bump when reshape() reads the same rules differently: a listing hashes records as listed
+# under shape(), so an old hash must not stand for a record that now reads otherwise
+RESHAPE_VERSION = 1
+
+
+def shape(spec: RecordSpec) -> str:
+    """What reshape() makes of a record besides the record itself: its version and rules."""
+    return f"reshape/{RESHAPE_VERSION}:{spec.model_dump_json()}"
+
+
 def hidden(record: dict[str, Any], spec: RecordSpec) -> bool:
     """A record the vendor keeps but calls deleted (SuperOffice's `Deleted` nonzero)."""
     return bool(spec.hidden and at(record, spec.hidden))

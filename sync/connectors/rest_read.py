@@ -6,6 +6,7 @@ the vendor's token, rows fetched one by one, lookups by email checked against th
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -15,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from sync.connectors import envelope
-from sync.connectors.base import HttpConnector, Listing, VendorRecord
+from sync.connectors.base import HttpConnector, Listing, Unread, VendorRecord
 from sync.connectors.cursor import Stamped, TimeCursor, Window, advance
 from sync.connectors.paging import PAGINATORS, Page, Short
 from sync.connectors.template import UNSET, render
@@ -43,6 +44,10 @@ class RestReading(HttpConnector):
         super().__init__(settings, http)
         self.vars = self.variables(settings)
         self._tables: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+        # a listed record is read by reshape alone: no table to translate by, none hidden
+        records = self.vendor.records
+        self._lazy = not self.vendor.translate and not records.hidden
+        self._shape = envelope.shape(records)
 
     # ---- what the settings give ----
 
@@ -194,6 +199,10 @@ class RestReading(HttpConnector):
         if call.fetch:
             records, failed = await self._fetch(list(kept))
             into.problems += failed
+        elif self._lazy:  # read only if the scan finds it changed (Unread)
+            spec = self.vendor.records
+            read = functools.partial(envelope.reshape, spec=spec)
+            return [Unread(i, r, self._shape, read) for i, r in kept.items()]
         else:
             records = [(i, await self._read(r)) for i, r in kept.items()]
         return [
