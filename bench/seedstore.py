@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from sync.config import Settings
-from sync.connectors.base import Listing
+from sync.connectors.base import Listing, Unread
 from sync.diff import raw_hash, raw_salt, record_hash
 from sync.engine import Engine
 from sync.states import RunStatus
@@ -56,7 +56,13 @@ async def _seed(settings: Settings, store: Store, transports: Any) -> dict[str, 
                         base.update(record)
                         updated = mapping.vendor_updated(vr.data)
                         row = (cid, name, vr.id, record, record_hash(record))
-                        raw = raw_hash(salt, vr.data)
+                        raw = (  # as a trusted full listing hashes it (sync/observe.py)
+                            raw_hash(
+                                raw_salt(mapping.fingerprint, settings.schema, vr.shape), vr.item
+                            )
+                            if isinstance(vr, Unread)
+                            else raw_hash(salt, vr.data)
+                        )
                         stamp = updated.timestamp() if updated is not None else None
                         marshal.dump((*row, raw, stamp), spool)
                         links += 1
