@@ -49,6 +49,13 @@ from sync.store.models import (
     Run,
 )
 
+# a page's kept link hashes (link_hashes), but on PostgreSQL
+_LINK_HASHES = select(
+    LINKS.c.vendor_id, LINKS.c.id, LINKS.c.snapshot_hash, LINKS.c.raw_hash, LINKS.c.gone
+).where(
+    LINKS.c.system == bindparam("system"), LINKS.c.vendor_id.in_(bindparam("ids", expanding=True))
+)
+
 # called before every commit with that commit's `extend`; raises LeaseLost to refuse it
 Fence = Callable[[Callable[[Claim], bool]], None]
 P = ParamSpec("P")
@@ -124,9 +131,16 @@ class RunTx:
         c = LINKS.c
         cols = (c.vendor_id, c.id, c.snapshot_hash, c.raw_hash, c.gone)
         conn = self.s.connection()
-        for listed in among(c.vendor_id, vendor_ids, conn.dialect.name):
-            q = select(*cols).where(c.system == system, listed)
-            for vendor_id, link_id, digest, raw, gone in conn.execute(q):
+        parts: list[tuple[Any, dict[str, Any] | None]]
+        if conn.dialect.name == "postgresql":  # one array parameter (convert.among)
+            parts = [
+                (select(*cols).where(c.system == system, listed), None)
+                for listed in among(c.vendor_id, vendor_ids, "postgresql")
+            ]
+        else:  # one statement built once, its IN-list a parameter: no build per page
+            parts = [(_LINK_HASHES, {"system": system, "ids": p}) for p in chunks(vendor_ids)]
+        for q, params in parts:
+            for vendor_id, link_id, digest, raw, gone in conn.execute(q, params):
                 out[vendor_id] = (link_id, "" if gone else digest, None if gone else raw)
         return out
 
