@@ -67,13 +67,10 @@ class Unread(VendorRecord):
         shape: str,
         read: Callable[[dict[str, Any]], dict[str, Any]],
     ) -> None:
-        set_ = object.__setattr__  # frozen like every VendorRecord
-        set_(self, "id", vendor_id)
-        set_(self, "where", None)
-        set_(self, "error", None)
-        set_(self, "item", item)
-        set_(self, "shape", shape)
-        set_(self, "_reader", read)
+        # frozen like every VendorRecord: set once, in one step (one is made per record)
+        self.__dict__.update(
+            id=vendor_id, where=None, error=None, item=item, shape=shape, _reader=read
+        )
 
     def __getattr__(self, name: str) -> Any:  # only for what is not set yet: `data`
         if name != "data":

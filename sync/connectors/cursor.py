@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sync.times import parse_time
 
 
-@dataclass(frozen=True)
-class Stamped:
-    """One listed item: its ID and update time, as written and as read."""
+class Stamped(NamedTuple):
+    """One listed item: its ID and update time, as written and as read (a tuple: one is
+    made per listed record)."""
 
     id: str
     text: str | None

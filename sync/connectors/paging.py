@@ -236,10 +236,13 @@ class Keyset(_Counted):
         return self._page()
 
     def next(self, answer: Any, items: list[Any], response: httpx.Response) -> Page | None:
-        keys = [k for k in (_at(i, self.spec.key) for i in items) if k is not None]
-        if items and not keys:
+        # the last record that carries a key (read from the end: one, not the whole page)
+        key = next(
+            (k for k in (_at(i, self.spec.key) for i in reversed(items)) if k is not None), None
+        )
+        if items and key is None:
             raise Short("the listed records carry no key to page by")
-        self.top = keys[-1] if keys else self.top
+        self.top = key if key is not None else self.top
         if self.spec.next_link:
             link = _follow(answer, items, response, self.spec.next_link, self.spec.skip_param)
             self.batch += len(items)

@@ -327,6 +327,10 @@ class RestReading(HttpConnector):
 
 
 def _stamped(item_id: str, item: dict[str, Any], fields: list[str]) -> Stamped:
+    if len(fields) == 1:  # one update-time field: most vendors
+        text = envelope.at(item, fields[0])
+        moment = parse_time(text)
+        return Stamped(item_id, None if moment is None else str(text), moment)
     best: tuple[Any, Any] = (None, None)
     for path in fields:
         text = envelope.at(item, path)
