@@ -4,6 +4,7 @@ The ISO text most vendors write is read directly; it must mean what the general 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ def reference(text: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-zones = st.one_of(
+zones: st.SearchStrategy[Any] = st.one_of(
     st.none(),
     st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m))),
 )
