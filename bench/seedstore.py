@@ -23,7 +23,7 @@ from sqlalchemy import insert
 
 from sync.config import Settings
 from sync.connectors.base import Listing, Unread
-from sync.diff import raw_hash, raw_salt, record_hash
+from sync.diff import listed_hash, raw_hash, raw_salt, record_hash
 from sync.engine import Engine
 from sync.states import RunStatus
 from sync.store.convert import CONTACTS, LINKS, RUNS
@@ -57,7 +57,7 @@ async def _seed(settings: Settings, store: Store, transports: Any) -> dict[str, 
                         updated = mapping.vendor_updated(vr.data)
                         row = (cid, name, vr.id, record, record_hash(record))
                         raw = (  # as a trusted full listing hashes it (sync/observe.py)
-                            raw_hash(
+                            listed_hash(
                                 raw_salt(mapping.fingerprint, settings.schema, vr.shape), vr.item
                             )
                             if isinstance(vr, Unread)

@@ -49,6 +49,18 @@ def raw_hash(salt: str, data: dict[str, Any]) -> str:
     return hashlib.sha256(salt.encode() + text).hexdigest()
 
 
+def listed_hash(salt: str, item: dict[str, Any]) -> str:
+    """A vendor's record as it was listed, before anything reshaped it (`salt` from
+    raw_salt with the shape), in the vendor's own key order: the same answer serialises
+    the same, and a vendor that reorders keys costs one normalisation, never a missed
+    change (unequal hashes are only ever read again). Not sorting is ~2x faster."""
+    try:
+        text = orjson.dumps(item, default=str)
+    except TypeError:  # what orjson refuses (surrogates, huge ints, non-str keys)
+        text = json.dumps(item, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(salt.encode() + text).hexdigest()
+
+
 def changed_fields(snapshot: Record, current: Record, fields: Iterable[str]) -> dict[str, Any]:
     """{field: new value} for each of `fields` that differs (None: the value was removed)."""
     wanted = set(fields)

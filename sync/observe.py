@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sync.contact import Record, Schema
-from sync.diff import raw_hash, raw_salt, record_hash
+from sync.diff import listed_hash, raw_hash, raw_salt, record_hash
 from sync.errors import RecordError
 from sync.mapping import Mapping
 
@@ -209,7 +209,7 @@ class Observer:
             if isinstance(data, dict):
                 raw = raw_hash(self.salt, data)
             else:
-                raw = raw_hash(self._salt(data.shape), data.item)
+                raw = listed_hash(self._salt(data.shape), data.item)
             if kept is not None and kept[1] and kept[2] == raw:
                 continue  # as last read: only its link's bit is kept
             if not isinstance(data, dict):
