@@ -12,9 +12,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync.connectors.base import Unread
 from sync.connectors.cursor import Stamped, TimeCursor, Window, advance
 from sync.contact import Schema
-from sync.diff import raw_hash, raw_salt, record_hash
+from sync.diff import listed_hash, raw_hash, raw_salt, record_hash
 from sync.mapping_file import identity_mapping
 from sync.observe import KnownLink, LinkBits, Listed, Observations, Observer
 
@@ -143,3 +144,43 @@ def test_the_window_keeps_what_advance_needs(
         window.add(item)
     now = T0 + timedelta(seconds=30)
     assert advance(old, window.items(), overlap, now) == advance(old, listed, overlap, now)
+
+
+def test_records_as_listed_are_read_only_when_their_hash_is_not_the_kept_one() -> None:
+    """A REST page's records come as listed (connectors.base.Unread), hashed before anything
+    reshapes them: unchanged ones are never read; a changed one is, and so is every record
+    once the shape that reads them changes; a record whose keys merely moved is no change."""
+    reads: list[str] = []
+
+    def read(item: dict[str, Any]) -> dict[str, Any]:
+        reads.append(item["email"])
+        return dict(item)
+
+    def listed(i: int, shape: str = "v1", **kw: Any) -> Unread:
+        return Unread(f"crm-{i}", rec(i, **kw), shape, read)
+
+    store = Store(4)
+    salt = raw_salt(MAP.fingerprint, SCHEMA, "v1")
+    for i in range(1, 5):  # kept as a listing under shape v1 left them
+        link_id, digest, _ = store.links[f"crm-{i}"]
+        store.links[f"crm-{i}"] = (link_id, digest, listed_hash(salt, rec(i)))
+
+    def scan(records: list[Unread]) -> tuple[Listed, Observations]:
+        out = Observations()
+        ls = Listed("crm", True, True)
+        observer = Observer(ls, MAP, SCHEMA, store, out)
+        observer.page([(r.id, r, None, None) for r in records])
+        observer.done()
+        return ls, out
+
+    ls, out = scan([listed(i) for i in range(1, 5)])
+    assert reads == [] and ls.rows == [] and ls.listed == 4 and out.changed == {"crm": []}
+    moved = Unread("crm-2", dict(reversed(list(rec(2).items()))), "v1", read)
+    ls, out = scan([listed(1), moved, listed(3, first_name="Grace"), listed(4)])
+    assert [r.vendor_id for r in ls.rows] == ["crm-3"] and out.changed == {"crm": ["crm-3"]}
+    assert "p1@example.org" not in reads and "p4@example.org" not in reads
+    reads.clear()
+    ls, out = scan([listed(i, shape="v2") for i in range(1, 5)])
+    assert sorted(reads) == [f"p{i}@example.org" for i in range(1, 5)]
+    assert ls.rows == [] and out.changed == {"crm": []}
+    assert sorted(v for _, v, _ in out.raw_fixes) == [f"crm-{i}" for i in range(1, 5)]
