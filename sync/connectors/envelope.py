@@ -4,7 +4,6 @@ body rules (what a cleared value is sent as, keys never sent, one-element lists)
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 from typing import Any
 
@@ -102,19 +101,6 @@ def check_answer(answer: Any, answers: Answers, errors: ErrorSpec, refused: str 
     raise NotFound(text) if text in answers.not_found else Rejected(text)
 
 
-def _leaf_paths(node: Any, prefix: str = "") -> list[tuple[str, Any, Any, Any]]:
-    """(pattern path, parent, key, value) of every leaf; list elements are `[*]`."""
-    out: list[tuple[str, Any, Any, Any]] = []
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in list(items):
-        here = f"{prefix}[*]" if isinstance(node, list) else (f"{prefix}.{key}" if prefix else key)
-        if isinstance(value, dict | list) and value:
-            out += _leaf_paths(value, here)
-        else:
-            out.append((here, node, key, value))
-    return out
-
-
 def _matches(path: str, pattern: str) -> bool:
     if pattern == "*":
         return "." not in path and "[" not in path
@@ -125,21 +111,14 @@ def prepare(
     payload: dict[str, Any], rules: WriteRules, *, create: bool, title: str
 ) -> dict[str, Any]:
     """The body to send for a mapped payload, by the vendor file's write rules."""
-    body = {k: copy.deepcopy(v) for k, v in payload.items() if k not in rules.never_send}
-    for path, parent, key, value in _leaf_paths(body):
-        if value is not None:
-            continue
-        for rule in rules.cleared:
-            if rule.on != "both" and (rule.on == "create") != create:
-                continue
-            if _matches(path, rule.path):
-                if rule.send == OMIT:
-                    del parent[key]
-                else:
-                    parent[key] = rule.send
-                break
-    if rules.empty_as_null:
-        body = _nulled(body, set(rules.empty_as_null))
+    cleared = [r for r in rules.cleared if r.on == "both" or (r.on == "create") == create]
+    body = {k: v for k, v in payload.items() if k not in rules.never_send}
+    if cleared:
+        body = _cleared(body, "", cleared)
+    # the body is the connector's to change (translated values): its dicts and lists are
+    # new ones, which _nulled builds anyway (a deepcopy cost more than the rest of prepare)
+    nulled = set(rules.empty_as_null)
+    body = _nulled(body, nulled) if nulled else _copied(body)
     for key in rules.single:
         value = body.get(key)
         if isinstance(value, list) and len(value) == 1:
@@ -148,6 +127,48 @@ def prepare(
         if not str(body.get(key) or "").strip():
             raise RecordError(f"{key} is required by {title}, and the contact has none")
     return body
+
+
+_GONE = object()  # a cleared value whose rule says to leave it out
+
+
+def _cleared(node: Any, path: str, cleared: list[Any]) -> Any:
+    """`node` with every None inside it as the first matching rule sends it (a rule's path
+    is a pattern: `[*]` for any element); containers that change are new, the rest shared.
+    `path` is node's pattern path ("" at the top)."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        changed = False
+        for key, value in node.items():
+            here = f"{path}.{key}" if path else key
+            new = _send(here, cleared) if value is None else _cleared(value, here, cleared)
+            changed = changed or new is not value
+            if new is not _GONE:
+                out[key] = new
+        return out if changed else node
+    if isinstance(node, list):
+        here = f"{path}[*]"
+        items = [_send(here, cleared) if v is None else _cleared(v, here, cleared) for v in node]
+        if all(new is old for new, old in zip(items, node, strict=True)):
+            return node
+        return [v for v in items if v is not _GONE]
+    return node
+
+
+def _send(path: str, cleared: list[Any]) -> Any:
+    for rule in cleared:
+        if _matches(path, rule.path):
+            return _GONE if rule.send == OMIT else rule.send
+    return None
+
+
+def _copied(node: Any) -> Any:
+    """A copy of a JSON tree: new dicts and lists, the same (immutable) leaves."""
+    if isinstance(node, dict):
+        return {k: _copied(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copied(v) for v in node]
+    return node
 
 
 def _nulled(node: Any, keys: set[str]) -> Any:
