@@ -125,7 +125,8 @@ class Pusher:
         self._salts: dict[str, str] = {}  # raw_salt by mapping fingerprint: once, not per answer
         self._queues: dict[str, deque[tuple[int, int, Action]]] = {}
         self._running: Counter[str] = Counter()  # workers per system
-        self._workers: list[asyncio.Task[None]] = []  # kept, so finish sees every error
+        # running workers and those that failed, so that finish sees every error
+        self._workers: set[asyncio.Task[None]] = set()
         self._buffer: list[Result] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -141,7 +142,15 @@ class Pusher:
             spare = self.connectors[system].concurrency - self._running[system]
             for _ in range(min(len(queue), spare)):
                 self._running[system] += 1
-                self._workers.append(asyncio.create_task(self._worker(system, queue)))
+                task = asyncio.create_task(self._worker(system, queue))
+                self._workers.add(task)
+                task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A worker that ended well is let go (one is started per free slot as actions come
+        in: a run of 100,000 creates kept 100,000 finished tasks)."""
+        if not task.cancelled() and task.exception() is None:
+            self._workers.discard(task)
 
     async def finish(self) -> list[Outcome]:
         """Every answer, journalled; the outcomes in the order the actions were added."""
@@ -183,6 +192,7 @@ class Pusher:
             outcome = Outcome(action, JournalState.FAILED, error=why, stopped=True)
         else:
             outcome = await self.send(self.connectors[action.system], action)
+        action.sent()
         self._buffer.append((entry_id, outcome.state, outcome.vendor_id, outcome.error))
         self.progress.sent(action.system, action.kind, outcome.state == JournalState.DONE)
         return outcome

@@ -4,13 +4,15 @@ pending, before its own request goes out."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from sync import pipeline
+from sync import commit, pipeline
 from sync.connectors import memory
 from sync.decide import Round
 from sync.store.models import JournalEntry
@@ -57,4 +59,37 @@ def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_
         assert states == ["pending"], (email, states)
     with w.store.session() as s:
         assert set(s.scalars(select(JournalEntry.state))) == {"done"}
+    assert w.sync().writes == 0
+
+
+def test_what_was_sent_is_let_go_before_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory: a run holds its actions and outcomes until its commit; the bodies of actions
+    already answered and the workers that sent them are not kept that long."""
+    monkeypatch.setattr(pipeline, "SLICE", 2)
+    monkeypatch.setattr(pipeline, "FIRST_PART", 2)
+    w = World(tmp_path, ["crm", "desk"])
+    for i in range(12):
+        w.add("crm", email=f"p{i:02d}@example.org", title="T")
+    seen: dict[str, Any] = {}
+    settle = commit.settle
+
+    def settling(decision: Any, outcomes: list[Any], *args: Any) -> Any:
+        gc.collect()
+        seen["workers"] = [
+            o
+            for o in gc.get_objects()
+            if isinstance(o, asyncio.Task) and o.get_coro().__qualname__ == "Pusher._worker"
+        ]
+        seen["bodies"] = [(o.action.payload, o.action.full, o.action.echo) for o in outcomes]
+        seen["snapshots"] = [o.snapshot for o in outcomes]
+        return settle(decision, outcomes, *args)
+
+    monkeypatch.setattr(commit, "settle", settling)
+    report = w.sync()
+    assert report.system("desk").created == 12
+    assert seen["workers"] == []
+    assert seen["bodies"] == [({}, {}, {})] * 12
+    assert all(snap and snap["title"] == "T" for snap in seen["snapshots"])
     assert w.sync().writes == 0
