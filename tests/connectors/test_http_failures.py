@@ -4,6 +4,7 @@ after the retries the first three are Unreachable. And Retry-After as an HTTP da
 
 from __future__ import annotations
 
+import itertools
 import socket
 import ssl
 import time
@@ -120,4 +121,41 @@ async def test_a_429_without_retry_after_is_still_rate_limited() -> None:
     http = client("http://crm.test", httpx.MockTransport(lambda r: httpx.Response(429)), retries=0)
     with pytest.raises(RateLimited):
         await http.request_json("GET", "contacts")
+    await http.aclose()
+
+
+async def test_retries_wait_longer_each_time_and_stop_after_the_last() -> None:
+    """A read that keeps failing is tried 1 + retries times, waiting backoff x 1, 2, 4...
+    between attempts; one that then succeeds answers; a create is not repeated on a 503."""
+    stamps: list[float] = []
+    fails = [3]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stamps.append(time.monotonic())
+        if fails[0] > 0:
+            fails[0] -= 1
+            return httpx.Response(503)
+        return httpx.Response(200, json={"ok": True})
+
+    http = HttpClient(
+        "http://crm.test",
+        retries=3,
+        backoff=0.05,
+        timeout=2,
+        transport=httpx.MockTransport(handler),
+        name="crm",
+    )
+    assert await http.request_json("GET", "contacts") == {"ok": True}
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) == 4
+    assert [g >= w for g, w in zip(gaps, (0.05, 0.1, 0.2), strict=True)] == [True] * 3, gaps
+    stamps.clear()
+    fails[0] = 9
+    with pytest.raises(TransientError):
+        await http.request_json("GET", "contacts")
+    assert len(stamps) == 4
+    stamps.clear()
+    with pytest.raises(TransientError):
+        await http.request_json("POST", "contacts", json={})
+    assert len(stamps) == 1
     await http.aclose()
