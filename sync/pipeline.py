@@ -25,6 +25,9 @@ from sync.store.run import RunTx
 SLICE = 32  # contacts decided between two turns of the event loop
 FIRST_PART = 32  # actions in the first journal commit
 LARGEST_PART = 4096
+# actions journalled but not yet sent before deciding waits for the pusher: a run decides
+# faster than it sends, and every decided action holds its bodies until it is sent
+AHEAD = 8192
 
 
 async def decide_and_push(
@@ -53,6 +56,7 @@ async def decide_and_push(
                     progress.planned(Counter((a.system, str(a.kind)) for a in part.actions))
                     pusher.add(zip(entries, part.actions, strict=True))
                 goal = min(goal * 2, LARGEST_PART)
+                await pusher.room(AHEAD)
             await asyncio.sleep(0)  # answers that landed meanwhile are taken in
     except BaseException:
         await pusher.abort()

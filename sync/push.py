@@ -128,6 +128,10 @@ class Pusher:
         # running workers and those that failed, so that finish sees every error
         self._workers: set[asyncio.Task[None]] = set()
         self._buffer: list[Result] = []
+        self._unsent = 0  # actions added and not yet taken by a worker
+        self._room = asyncio.Event()  # set when _unsent fell to the limit of `room`
+        self._limit = 0
+        self._broken = False  # a worker failed: finish raises what stopped it
         self._flusher: asyncio.Task[None] | None = None
 
     def add(self, work: Iterable[tuple[int, Action]]) -> None:
@@ -136,6 +140,7 @@ class Pusher:
             queue = self._queues.setdefault(action.system, deque())
             queue.append((len(self.outcomes), entry_id, action))
             self.outcomes.append(None)
+            self._unsent += 1
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_every())
         for system, queue in self._queues.items():
@@ -146,11 +151,23 @@ class Pusher:
                 self._workers.add(task)
                 task.add_done_callback(self._ended)
 
+    async def room(self, limit: int) -> None:
+        """Wait until at most `limit` added actions wait to be sent, or a worker failed
+        (finish raises it): what is decided ahead of the sending, and held in memory with
+        its bodies, stays bounded."""
+        while self._unsent > limit and not self._broken:
+            self._limit = limit
+            self._room.clear()
+            await self._room.wait()
+
     def _ended(self, task: asyncio.Task[None]) -> None:
         """A worker that ended well is let go (one is started per free slot as actions come
         in: a run of 100,000 creates kept 100,000 finished tasks)."""
         if not task.cancelled() and task.exception() is None:
             self._workers.discard(task)
+        else:
+            self._broken = True  # it sends nothing more: nobody waits for it
+            self._room.set()
 
     async def finish(self) -> list[Outcome]:
         """Every answer, journalled; the outcomes in the order the actions were added."""
@@ -179,6 +196,9 @@ class Pusher:
         try:
             while queue:
                 i, entry_id, action = queue.popleft()
+                self._unsent -= 1
+                if self._unsent <= self._limit:
+                    self._room.set()
                 self.outcomes[i] = await self._one(entry_id, action)
         finally:
             self._running[system] -= 1

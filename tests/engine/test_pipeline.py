@@ -93,3 +93,59 @@ def test_what_was_sent_is_let_go_before_the_commit(
     assert seen["bodies"] == [({}, {}, {})] * 12
     assert all(snap and snap["title"] == "T" for snap in seen["snapshots"])
     assert w.sync().writes == 0
+
+
+def test_deciding_waits_for_the_sending_when_it_is_far_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory: decided actions wait to be sent holding their bodies, so deciding does not run
+    more than AHEAD actions (and the part in hand) ahead of the sending."""
+    monkeypatch.setattr(pipeline, "SLICE", 1)
+    monkeypatch.setattr(pipeline, "FIRST_PART", 1)
+    monkeypatch.setattr(pipeline, "LARGEST_PART", 2)
+    monkeypatch.setattr(pipeline, "AHEAD", 3)
+    w = World(tmp_path, ["crm", "desk"])
+    people = [f"p{i:02d}@example.org" for i in range(30)]
+    for email in people:
+        w.add("crm", email=email, title="T")
+    decided: list[str] = []
+    contact = Round.contact
+
+    def deciding(self: Round, cid: str) -> None:
+        decided.append(cid)
+        contact(self, cid)
+
+    ahead: list[int] = []
+    create = memory.MemoryConnector.create
+
+    async def sending(self: Any, payload: dict[str, Any], *, email: str | None = None) -> Any:
+        ahead.append(len(decided) - len(ahead))
+        await asyncio.sleep(0.005)
+        return await create(self, payload, email=email)
+
+    monkeypatch.setattr(Round, "contact", deciding)
+    monkeypatch.setattr(memory.MemoryConnector, "create", sending)
+    report = w.sync()
+    assert report.exit_code == 0 and report.system("desk").created == len(people)
+    assert max(ahead) <= 3 + 2 + 1, ahead  # AHEAD, a part, the slice in hand
+    assert w.sync().writes == 0
+
+
+def test_a_sender_that_breaks_does_not_leave_deciding_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "SLICE", 1)
+    monkeypatch.setattr(pipeline, "FIRST_PART", 1)
+    monkeypatch.setattr(pipeline, "LARGEST_PART", 2)
+    monkeypatch.setattr(pipeline, "AHEAD", 1)
+    w = World(tmp_path, ["crm", "desk"])
+    for i in range(20):
+        w.add("crm", email=f"p{i:02d}@example.org", title="T")
+
+    async def broken(self: Any, payload: dict[str, Any], *, email: str | None = None) -> Any:
+        await asyncio.sleep(0.001)
+        raise RuntimeError("a bug in a connector")
+
+    monkeypatch.setattr(memory.MemoryConnector, "create", broken)
+    with pytest.raises(RuntimeError, match="a bug in a connector"):
+        w.sync()
