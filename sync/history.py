@@ -26,6 +26,8 @@ def field_rows(
     run_id: int | None,
     at: datetime,
 ) -> list[dict[str, Any]]:
+    if not before and not result.settled and all(fc.winner is None for fc in result.conflicts):
+        return _first_sight(contact_id, result.values, changes, run_id, at)
     by_id = {c.id: c for c in live.values()}
     settled = {by_id[i].field: (by_id[i], st) for i, st in result.settled.items() if i in by_id}
     won = {fc.field: fc for fc in result.conflicts if fc.winner is not None}
@@ -63,6 +65,37 @@ def field_rows(
             }
         )
     return _first_seen_together(rows)
+
+
+def _first_sight(
+    contact_id: str,
+    values: Record,
+    changes: dict[str, dict[str, Change]],
+    run_id: int | None,
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """A contact without a base yet: every value is first seen, one row per set of systems
+    it came from (what the general path gives, without a row per field first)."""
+    by_source: dict[str, dict[str, Any]] = {}
+    for name in sorted(values):
+        new = values[name]
+        systems = sorted(s for s, f in changes.items() if name in f and f[name].value == new)
+        source = (", ".join(systems) or "sync")[:255]
+        group = by_source.get(source)
+        if group is None:
+            group = by_source[source] = {
+                "contact_id": contact_id,
+                "run_id": run_id,
+                "field": FIRST_SEEN,
+                "old_value": None,
+                "new_value": {},
+                "source": source,
+                "how": "first seen",
+                "conflict_id": None,
+                "at": at,
+            }
+        group["new_value"][name] = new
+    return list(by_source.values())
 
 
 def _first_seen_together(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
