@@ -53,7 +53,7 @@ class Action:
     def sent(self) -> None:
         """Its answer is in: the bodies go, since nothing reads them again (a run holds its
         every action until the commit: 100,000 creates held 100,000 payloads)."""
-        self.payload, self.full, self.echo = {}, {}, {}
+        self.payload = self.full = self.echo = {}
 
     def describe(self) -> dict[str, Any]:
         """As a dry run prints it."""
