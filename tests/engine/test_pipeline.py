@@ -80,7 +80,8 @@ def test_what_was_sent_is_let_go_before_the_commit(
         seen["workers"] = [
             o
             for o in gc.get_objects()
-            if isinstance(o, asyncio.Task) and o.get_coro().__qualname__ == "Pusher._worker"
+            if isinstance(o, asyncio.Task)
+            and getattr(o.get_coro(), "__qualname__", None) == "Pusher._worker"
         ]
         seen["bodies"] = [(o.action.payload, o.action.full, o.action.echo) for o in outcomes]
         seen["snapshots"] = [o.snapshot for o in outcomes]
