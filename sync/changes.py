@@ -71,13 +71,15 @@ def snapshots(
     links: dict[str, LinkRow], seen: dict[str, Observed], mappings: dict[str, Mapping]
 ) -> dict[str, Record]:
     """The new snapshot of each observed link: what it showed, plus the fields it never
-    shows (written only), carried over from the old snapshot."""
+    shows (written only), carried over from the old snapshot. With nothing to carry it is
+    the observed record itself (records and snapshots are never changed in place): a run
+    holds every listed record until its commit, and a copy of each beside it."""
     out = {}
     for system, ob in seen.items():
         read = mappings[system].read_fields
         old = links[system].snapshot if system in links and not ob.new_link else {}
         carried = {f: v for f, v in old.items() if f not in read}
-        out[system] = {**carried, **ob.record}
+        out[system] = {**carried, **ob.record} if carried else ob.record
     return out
 
 
