@@ -270,7 +270,8 @@ class ServiceOpsEmulator(Emulator):
         if self._last_search is not None and self._last_search[0] == key:
             found = self._last_search[1]  # the next page of the same search
         else:
-            found = [r for _, r in sorted(self.requesters.items()) if test(r)]
+            # matched, then sorted: a change search of a million requesters finds a few
+            found = [r for _, r in sorted((i, r) for i, r in self.requesters.items() if test(r))]
             self._last_search = (key, found)
         page = found[int(offset) : int(offset) + int(size)]
         if len(page) > 1 and self.faults.hit("truncate"):

@@ -172,6 +172,8 @@ def _qualifier(body: Any) -> Callable[[dict[str, Any]], bool]:
     if set(details) - {"type", "quals"} or not isinstance(details.get("quals", []), list):
         raise Refused("qualDetails takes type and quals")
     tests = [_relation(q) for q in details.get("quals", [])]
+    if len(tests) == 1:  # a change search: one test, asked of every requester
+        return tests[0]
     return lambda record: all(test(record) for test in tests)
 
 
