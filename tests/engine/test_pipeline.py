@@ -21,13 +21,12 @@ from tests.engine_helpers import World
 pytestmark = pytest.mark.usefixtures("backend")
 
 
-def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pipeline, "SLICE", 2)
-    monkeypatch.setattr(pipeline, "FIRST_PART", 2)
+def deciding_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int
+) -> tuple[World, list[str], list[str]]:
+    """crm and desk, `n` people in crm; the contact IDs in the order they are decided."""
     w = World(tmp_path, ["crm", "desk"])
-    people = [f"p{i:02d}@example.org" for i in range(24)]
+    people = [f"p{i:02d}@example.org" for i in range(n)]
     for email in people:
         w.add("crm", email=email, title="T")
     decided: list[str] = []
@@ -37,6 +36,16 @@ def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_
         decided.append(cid)
         contact(self, cid)
 
+    monkeypatch.setattr(Round, "contact", deciding)
+    return w, people, decided
+
+
+def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "SLICE", 2)
+    monkeypatch.setattr(pipeline, "FIRST_PART", 2)
+    w, people, decided = deciding_world(tmp_path, monkeypatch, 24)
     sent: list[tuple[str, int, list[str]]] = []
     create = memory.MemoryConnector.create
 
@@ -49,7 +58,6 @@ def test_pushes_start_before_the_last_contact_is_decided_and_each_is_journalled_
         sent.append((str(email), len(decided), states))
         return await create(self, payload, email=email)
 
-    monkeypatch.setattr(Round, "contact", deciding)
     monkeypatch.setattr(memory.MemoryConnector, "create", sending)
     report = w.sync()
     assert report.exit_code == 0 and report.system("desk").created == len(people)
@@ -105,17 +113,7 @@ def test_deciding_waits_for_the_sending_when_it_is_far_ahead(
     monkeypatch.setattr(pipeline, "FIRST_PART", 1)
     monkeypatch.setattr(pipeline, "LARGEST_PART", 2)
     monkeypatch.setattr(pipeline, "AHEAD", 3)
-    w = World(tmp_path, ["crm", "desk"])
-    people = [f"p{i:02d}@example.org" for i in range(30)]
-    for email in people:
-        w.add("crm", email=email, title="T")
-    decided: list[str] = []
-    contact = Round.contact
-
-    def deciding(self: Round, cid: str) -> None:
-        decided.append(cid)
-        contact(self, cid)
-
+    w, people, decided = deciding_world(tmp_path, monkeypatch, 30)
     ahead: list[int] = []
     create = memory.MemoryConnector.create
 
@@ -124,7 +122,6 @@ def test_deciding_waits_for_the_sending_when_it_is_far_ahead(
         await asyncio.sleep(0.005)
         return await create(self, payload, email=email)
 
-    monkeypatch.setattr(Round, "contact", deciding)
     monkeypatch.setattr(memory.MemoryConnector, "create", sending)
     report = w.sync()
     assert report.exit_code == 0 and report.system("desk").created == len(people)
