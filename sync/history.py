@@ -26,12 +26,13 @@ def field_rows(
     run_id: int | None,
     at: datetime,
 ) -> list[dict[str, Any]]:
-    if not before and not result.settled and all(fc.winner is None for fc in result.conflicts):
-        return _first_sight(contact_id, result.values, changes, run_id, at)
     by_id = {c.id: c for c in live.values()}
     settled = {by_id[i].field: (by_id[i], st) for i, st in result.settled.items() if i in by_id}
     won = {fc.field: fc for fc in result.conflicts if fc.winner is not None}
     rows: list[dict[str, Any]] = []
+    # the fields a run saw first from one source share one row (an initial sync writes a row
+    # per contact, not one per field); `Store.history` reads them back per field
+    first: dict[str, dict[str, Any]] = {}
     for name in sorted(set(before) | set(result.values)):
         old, new = before.get(name), result.values.get(name)
         if old == new:
@@ -51,65 +52,23 @@ def field_rows(
             if name in settled:
                 row, _ = settled[name]
                 how, conflict_id = "the systems came to agree", row.id
-        rows.append(
-            {
-                "contact_id": contact_id,
-                "run_id": run_id,
-                "field": name,
-                "old_value": old,
-                "new_value": new,
-                "source": source[:255],
-                "how": how[:255],
-                "conflict_id": conflict_id,
-                "at": at,
-            }
-        )
-    return _first_seen_together(rows)
-
-
-def _first_sight(
-    contact_id: str,
-    values: Record,
-    changes: dict[str, dict[str, Change]],
-    run_id: int | None,
-    at: datetime,
-) -> list[dict[str, Any]]:
-    """A contact without a base yet: every value is first seen, one row per set of systems
-    it came from (what the general path gives, without a row per field first)."""
-    by_source: dict[str, dict[str, Any]] = {}
-    for name in sorted(values):
-        new = values[name]
-        systems = sorted(s for s, f in changes.items() if name in f and f[name].value == new)
-        source = (", ".join(systems) or "sync")[:255]
-        group = by_source.get(source)
-        if group is None:
-            group = by_source[source] = {
-                "contact_id": contact_id,
-                "run_id": run_id,
-                "field": FIRST_SEEN,
-                "old_value": None,
-                "new_value": {},
-                "source": source,
-                "how": "first seen",
-                "conflict_id": None,
-                "at": at,
-            }
-        group["new_value"][name] = new
-    return list(by_source.values())
-
-
-def _first_seen_together(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The fields a run saw first from one source in one row (an initial sync writes one
-    row per contact instead of one per field); `Store.history` reads them back per field."""
-    out: list[dict[str, Any]] = []
-    by_source: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["how"] != "first seen":
-            out.append(row)
+        source = source[:255]
+        seen_first = how == "first seen"
+        if seen_first and source in first:
+            first[source]["new_value"][name] = new
             continue
-        group = by_source.get(row["source"])
-        if group is None:
-            group = by_source[row["source"]] = {**row, "field": FIRST_SEEN, "new_value": {}}
-            out.append(group)
-        group["new_value"][row["field"]] = row["new_value"]
-    return out
+        entry = {
+            "contact_id": contact_id,
+            "run_id": run_id,
+            "field": FIRST_SEEN if seen_first else name,
+            "old_value": old,
+            "new_value": {name: new} if seen_first else new,
+            "source": source,
+            "how": how[:255],
+            "conflict_id": conflict_id,
+            "at": at,
+        }
+        if seen_first:
+            first[source] = entry
+        rows.append(entry)
+    return rows
