@@ -22,9 +22,10 @@ from typing import Any
 from sqlalchemy import insert
 
 from sync.config import Settings
-from sync.connectors.base import Listing, Unread
-from sync.diff import listed_hash, raw_hash, raw_salt, record_hash
+from sync.connectors.base import Listing
+from sync.diff import record_hash
 from sync.engine import Engine
+from sync.observe import RawHashes
 from sync.states import RunStatus
 from sync.store.convert import CONTACTS, LINKS, RUNS
 from sync.store.repo import Store
@@ -47,7 +48,7 @@ async def _seed(settings: Settings, store: Store, transports: Any) -> dict[str, 
         try:
             for name, conn in connectors.items():
                 mapping = settings.systems[name].mapping
-                salt = raw_salt(mapping.fingerprint, settings.schema)
+                hashes = RawHashes(mapping.fingerprint, settings.schema)
                 into = Listing()
                 async for page in conn.pages(None, into):
                     for vr in page:
@@ -56,13 +57,7 @@ async def _seed(settings: Settings, store: Store, transports: Any) -> dict[str, 
                         base.update(record)
                         updated = mapping.vendor_updated(vr.data)
                         row = (cid, name, vr.id, record, record_hash(record))
-                        raw = (  # as a trusted full listing hashes it (sync/observe.py)
-                            listed_hash(
-                                raw_salt(mapping.fingerprint, settings.schema, vr.shape), vr.item
-                            )
-                            if isinstance(vr, Unread)
-                            else raw_hash(salt, vr.data)
-                        )
+                        raw = hashes.of(vr.listed())  # as a trusted full listing hashes it
                         stamp = updated.timestamp() if updated is not None else None
                         marshal.dump((*row, raw, stamp), spool)
                         links += 1

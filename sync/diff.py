@@ -42,11 +42,7 @@ def raw_salt(mapping_fingerprint: str, schema: Schema, shape: str | None = None)
 def raw_hash(salt: str, data: dict[str, Any]) -> str:
     """A vendor's record as it came, under one system's mapping and schema (`salt`): equal
     hashes normalise to equal records, so an unchanged record need not be normalised."""
-    try:  # orjson: ~8x json.dumps; a hash from before it only costs one normalisation
-        text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)
-    except TypeError:  # what orjson refuses (surrogates, huge ints, non-str keys)
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(salt.encode() + text).hexdigest()
+    return _hashed(salt, data, sort=True)
 
 
 def listed_hash(salt: str, item: dict[str, Any]) -> str:
@@ -54,10 +50,14 @@ def listed_hash(salt: str, item: dict[str, Any]) -> str:
     raw_salt with the shape), in the vendor's own key order: the same answer serialises
     the same, and a vendor that reorders keys costs one normalisation, never a missed
     change (unequal hashes are only ever read again). Not sorting is ~2x faster."""
-    try:
-        text = orjson.dumps(item, default=str)
+    return _hashed(salt, item, sort=False)
+
+
+def _hashed(salt: str, data: dict[str, Any], *, sort: bool) -> str:
+    try:  # orjson: ~8x json.dumps; a hash from before it only costs one normalisation
+        text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS if sort else 0, default=str)
     except TypeError:  # what orjson refuses (surrogates, huge ints, non-str keys)
-        text = json.dumps(item, separators=(",", ":"), default=str).encode()
+        text = json.dumps(data, sort_keys=sort, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(salt.encode() + text).hexdigest()
 
 

@@ -59,6 +59,25 @@ class AsListed(Protocol):
 PageRecord = tuple[str, "dict[str, Any] | AsListed", str | None, str | None]
 
 
+class RawHashes:
+    """The raw hash of each listed record of one system (its mapping and schema): of the
+    record as read, or of a record as listed (AsListed) under its shape, so that an
+    unchanged one is never read. Equal hashes: the record reads as it did."""
+
+    def __init__(self, mapping_fingerprint: str, schema: Schema) -> None:
+        self.fingerprint, self.schema = mapping_fingerprint, schema
+        self.salt = raw_salt(mapping_fingerprint, schema)
+        self._shaped: dict[str, str] = {}  # shape -> the salt of records hashed as listed
+
+    def of(self, data: dict[str, Any] | AsListed) -> str:
+        if isinstance(data, dict):
+            return raw_hash(self.salt, data)
+        salt = self._shaped.get(data.shape)
+        if salt is None:
+            salt = self._shaped[data.shape] = raw_salt(self.fingerprint, self.schema, data.shape)
+        return listed_hash(salt, data.item)
+
+
 class LinkBits:
     """A set of link IDs as bits: which links a listing showed without keeping their records
     (a million links cost 125 kB, not a million strings)."""
@@ -177,8 +196,7 @@ class Observer:
             out,
         )
         self.system = listed.system
-        self.salt = raw_salt(mapping.fingerprint, schema)
-        self.salts: dict[str, str] = {}  # shape -> the salt of records hashed as listed
+        self.hashes = RawHashes(mapping.fingerprint, schema)
         self.rows: dict[str, Seen] = {}
         self.fixes: dict[str, str] = {}  # vendor ID -> raw hash (raw_fixes of this system)
         self.changed: list[str] = []
@@ -206,10 +224,7 @@ class Observer:
                 continue
             kept = known.get(vid) if known is not None else None
             self._shown(vid, kept)
-            if isinstance(data, dict):
-                raw = raw_hash(self.salt, data)
-            else:
-                raw = listed_hash(self._salt(data.shape), data.item)
+            raw = self.hashes.of(data)
             if kept is not None and kept[1] and kept[2] == raw:
                 continue  # as last read: only its link's bit is kept
             if not isinstance(data, dict):
@@ -227,12 +242,6 @@ class Observer:
             rows[vid] = Seen(vid, record, self.mapping.vendor_updated(data), raw)
             if record.get("email"):
                 self.out.emails.add(record["email"])
-
-    def _salt(self, shape: str) -> str:
-        salt = self.salts.get(shape)
-        if salt is None:
-            salt = self.salts[shape] = raw_salt(self.mapping.fingerprint, self.schema, shape)
-        return salt
 
     def _shown(self, vid: str, kept: KnownLink | None) -> None:
         """Count a listed record once; a repeat from an earlier page is replaced by this one."""

@@ -15,7 +15,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from sync.config import Settings
-from sync.connectors.base import Connector, Listing, Unread
+from sync.connectors.base import Connector, Listing
 from sync.errors import ConnectorError, SystemFailure
 from sync.observe import KnownLinks, Listed, Observations, Observer
 from sync.progress import Progress
@@ -76,12 +76,7 @@ async def poll(
         cursor = None if full[name] else cursors[name].value
         try:
             async for records in conn.pages(cursor, into):
-                observer.page(
-                    [
-                        (vr.id, vr if isinstance(vr, Unread) else vr.data, vr.where, vr.error)
-                        for vr in records
-                    ]
-                )
+                observer.page([(vr.id, vr.listed(), vr.where, vr.error) for vr in records])
         except SystemFailure as exc:  # said once, for the system: not a failed record
             listed.failure = system_failure(exc)
             into = Listing(complete=False)

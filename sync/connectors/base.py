@@ -50,6 +50,11 @@ class VendorRecord:
     # with this reason, never maps `data`, and never takes its link for a deletion
     error: str | None = None
 
+    def listed(self) -> dict[str, Any] | Unread:
+        """What a listing hashes and reads: the record as read (an Unread: itself, read only
+        when its hash is not the one kept)."""
+        return self.data
+
 
 class Unread(VendorRecord):
     """A listed record not read yet: `item` as the vendor listed it, read (`data`) only when
@@ -71,6 +76,9 @@ class Unread(VendorRecord):
         self.__dict__.update(
             id=vendor_id, where=None, error=None, item=item, shape=shape, _reader=read
         )
+
+    def listed(self) -> Unread:
+        return self
 
     def __getattr__(self, name: str) -> Any:  # only for what is not set yet: `data`
         if name != "data":
