@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from sync.rows import View
@@ -16,6 +16,7 @@ from sync.store.convert import (
     LINK_COLS,
     LINKS,
     among,
+    among_values,
     chunks,
     conflict_row,
     contact_row,
@@ -48,11 +49,14 @@ def load_view(
         ids = set(s.scalars(select(Contact.id).where(Contact.dirty.is_(True))))
         ids |= {c.contact_id for c in conflicts}
         dialect = s.get_bind().dialect.name
-        for listed in among(Contact.email, sorted(emails), dialect):
-            ids.update(s.scalars(select(Contact.id).where(listed)))
+        q = select(Contact.id).where(among(Contact.email, dialect))
+        for values in among_values(sorted(emails), dialect):
+            ids.update(s.scalars(q, values))
+        q = select(Link.contact_id).where(Link.system == bindparam("system"))
+        q = q.where(among(Link.vendor_id, dialect))
         for system, vendor_ids in by_system.items():
-            for listed in among(Link.vendor_id, vendor_ids, dialect):
-                ids.update(s.scalars(select(Link.contact_id).where(Link.system == system, listed)))
+            for values in among_values(vendor_ids, dialect):
+                ids.update(s.scalars(q, {"system": system, **values}))
         contacts, links = [], []
         for part in chunks(sorted(ids)):
             q = select(*CONTACT_COLS).where(CONTACTS.c.id.in_(part))
