@@ -128,8 +128,7 @@ class Pusher:
         # running workers and those that failed, so that finish sees every error
         self._workers: set[asyncio.Task[None]] = set()
         self._buffer: list[Result] = []
-        self._unsent = 0  # actions added and not yet taken by a worker
-        self._room = asyncio.Event()  # set when _unsent fell to the limit of `room`
+        self._room = asyncio.Event()  # set when the waiting actions fell to `room`'s limit
         self._limit = 0
         self._broken = False  # a worker failed: finish raises what stopped it
         self._flusher: asyncio.Task[None] | None = None
@@ -140,7 +139,6 @@ class Pusher:
             queue = self._queues.setdefault(action.system, deque())
             queue.append((len(self.outcomes), entry_id, action))
             self.outcomes.append(None)
-            self._unsent += 1
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_every())
         for system, queue in self._queues.items():
@@ -155,10 +153,14 @@ class Pusher:
         """Wait until at most `limit` added actions wait to be sent, or a worker failed
         (finish raises it): what is decided ahead of the sending, and held in memory with
         its bodies, stays bounded."""
-        while self._unsent > limit and not self._broken:
+        while self._waiting() > limit and not self._broken:
             self._limit = limit
             self._room.clear()
             await self._room.wait()
+
+    def _waiting(self) -> int:
+        """Actions added and not yet taken by a worker."""
+        return sum(len(queue) for queue in self._queues.values())
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         """A worker that ended well is let go (one is started per free slot as actions come
@@ -196,8 +198,7 @@ class Pusher:
         try:
             while queue:
                 i, entry_id, action = queue.popleft()
-                self._unsent -= 1
-                if self._unsent <= self._limit:
+                if self._waiting() <= self._limit:
                     self._room.set()
                 self.outcomes[i] = await self._one(entry_id, action)
         finally:
