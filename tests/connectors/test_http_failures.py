@@ -4,12 +4,14 @@ after the retries the first three are Unreachable. And Retry-After as an HTTP da
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -159,3 +161,35 @@ async def test_retries_wait_longer_each_time_and_stop_after_the_last() -> None:
         await http.request_json("POST", "contacts", json={})
     assert len(stamps) == 1
     await http.aclose()
+
+
+async def test_the_waits_between_attempts_are_backoff_times_one_two_four(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Exactly the schedule: backoff x 2^(n-1) after the n-th failure, and a Retry-After
+    instead where the vendor gives one."""
+    waits: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(delay: float, *args: Any) -> Any:
+        if delay > 0:
+            waits.append(delay)
+        return await sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    answers = [
+        httpx.Response(503),
+        httpx.Response(503),
+        httpx.Response(429, headers={"Retry-After": "7"}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if answers else httpx.Response(200, json={"ok": True})
+
+    transport = httpx.MockTransport(handler)
+    http = HttpClient("http://crm.test", retries=3, backoff=0.5, transport=transport)
+    try:
+        assert await http.request_json("GET", "contacts") == {"ok": True}
+    finally:
+        await http.aclose()
+    assert waits == [0.5, 1.0, 7.0]
