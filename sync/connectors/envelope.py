@@ -116,9 +116,8 @@ def prepare(
     if cleared:
         body = _cleared(body, "", cleared)
     # the body is the connector's to change (translated values): its dicts and lists are
-    # new ones, which _nulled builds anyway (a deepcopy cost more than the rest of prepare)
-    nulled = set(rules.empty_as_null)
-    body = _nulled(body, nulled) if nulled else _copied(body)
+    # new ones, which _nulled builds (a deepcopy cost more than the rest of prepare)
+    body = _nulled(body, set(rules.empty_as_null))
     for key in rules.single:
         value = body.get(key)
         if isinstance(value, list) and len(value) == 1:
@@ -162,16 +161,9 @@ def _send(path: str, cleared: list[Any]) -> Any:
     return None
 
 
-def _copied(node: Any) -> Any:
-    """A copy of a JSON tree: new dicts and lists, the same (immutable) leaves."""
-    if isinstance(node, dict):
-        return {k: _copied(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_copied(v) for v in node]
-    return node
-
-
 def _nulled(node: Any, keys: set[str]) -> Any:
+    """A copy of a JSON tree (new dicts and lists, the same leaves) in which an object whose
+    keys are all among `keys` and all None is None itself."""
     if isinstance(node, list):
         return [_nulled(v, keys) for v in node]
     if not isinstance(node, dict):
